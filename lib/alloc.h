@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * alloc.h — free space of the pool's members, derived from the map (the
+ * metadata stores no free list: free = data area minus every extent's
+ * primary and alternate ranges). Controller only; not thread safe.
+ *
+ * Freed space is not reusable at once: vlun_alloc_free() puts it on a
+ * pending list that vlun_alloc_commit_done() releases after the metadata
+ * commit that records the free is durable. Otherwise a crash could leave
+ * the old owner's map pointing at blocks already rewritten by a new owner.
+ */
+#ifndef VLUN_ALLOC_H
+#define VLUN_ALLOC_H
+
+#include "vlun.h"
+
+struct vlun_alloc;
+
+/* Builds the free space from a description. -EUCLEAN if extents overlap. */
+int vlun_alloc_new(const struct vlun_pool_desc *d, struct vlun_alloc **ret);
+void vlun_alloc_free_all(struct vlun_alloc *a);
+
+/* Adds a member's data area (add-member). */
+int vlun_alloc_add_member(struct vlun_alloc *a, const struct vlun_member_desc *m);
+
+/* Allocates nsectors contiguous on one member, aligned to align sectors.
+ * member_hint: preferred member (VLUN_NO_MEMBER = the one with most free
+ * space; ties round robin). allowed/nallowed restrict the members (NULL =
+ * all healthy). -ENOSPC if no member has room. */
+int vlun_alloc_get(struct vlun_alloc *a, uint64_t nsectors, uint64_t align, uint32_t member_hint,
+		   const uint32_t *allowed, size_t nallowed,
+		   uint32_t *ret_member, uint64_t *ret_psector);
+/* Marks a range in use (used when building layouts that choose placement). */
+int vlun_alloc_take(struct vlun_alloc *a, uint32_t member, uint64_t psector, uint64_t nsectors);
+/* Frees a range: pending until vlun_alloc_commit_done(). */
+int vlun_alloc_free(struct vlun_alloc *a, uint32_t member, uint64_t psector, uint64_t nsectors);
+/* The commit that recorded all frees so far is durable: make them reusable. */
+void vlun_alloc_commit_done(struct vlun_alloc *a);
+
+uint64_t vlun_alloc_free_sectors(const struct vlun_alloc *a, uint32_t member); /* VLUN_NO_MEMBER = all */
+uint64_t vlun_alloc_total_sectors(const struct vlun_alloc *a, uint32_t member);
+
+#endif

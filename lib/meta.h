@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * meta.h — the on-disk format of a vlun member and the pool metadata.
+ * The layout and the commit order are described at the top of meta.c.
+ */
+#ifndef VLUN_META_H
+#define VLUN_META_H
+
+#include "blkdev.h"
+#include "vlun.h"
+
+#define VLUN_META_FORMAT_MAJOR 1
+#define VLUN_META_FORMAT_MINOR 0
+#define VLUN_META_DEFAULT_BYTES (64ull << 20) /* per member: 2 slots + journal */
+#define VLUN_META_MIN_BYTES (1ull << 20)
+
+/* The label of one member, as read from it. */
+struct vlun_label {
+	uint8_t pool_uuid[VLUN_UUID_LEN];
+	uint8_t member_uuid[VLUN_UUID_LEN];
+	char pool_name[VLUN_NAME_MAX + 1];
+	uint32_t major, minor;
+	uint64_t incompat, ro_compat, compat; /* feature bits */
+	uint64_t member_size;     /* bytes, when labelled */
+	uint64_t meta_offset;     /* bytes: start of the metadata area */
+	uint64_t meta_bytes;      /* bytes: whole metadata area (slots + journal) */
+	uint64_t data_start;      /* sector: first sector of the data area */
+};
+
+/* Writes a new label on d (no metadata yet). The data area starts after the
+ * metadata area, aligned to 1 MiB. Refuses (-EEXIST) if d has a valid vlun
+ * label unless force. Fills *ret_label. */
+int vlun_meta_label_write(struct vlun_blkdev *d, const uint8_t pool_uuid[VLUN_UUID_LEN],
+			  const uint8_t member_uuid[VLUN_UUID_LEN], const char *pool_name,
+			  uint64_t meta_bytes, bool force, struct vlun_label *ret_label);
+/* Reads and checks the label: -ENOENT no vlun label (wrong magic),
+ * -EUCLEAN corrupt (bad crc), -EPROTONOSUPPORT newer incompatible major or
+ * unknown incompat feature. why says which. */
+int vlun_meta_label_read(struct vlun_blkdev *d, struct vlun_label *ret, char *why, size_t whylen);
+
+/* A set of members being read or committed together. */
+struct vlun_meta_member {
+	struct vlun_blkdev *dev;
+	struct vlun_label label;
+	/* filled by load: */
+	uint64_t newest_seq;      /* newest valid seq found on this member (0 none) */
+	char problem[160];        /* what was wrong with this member's copies, "" if none */
+};
+
+/* Delta records for the journal: the replacement of a vdisk's extents over
+ * [vsector, vsector+nsectors) by a new run of extents. */
+struct vlun_meta_delta {
+	uint32_t vdisk_id;
+	uint64_t vsector, nsectors;
+	uint32_t nextents;
+	const struct vlun_extent *extents;
+	uint64_t generation;      /* the vdisk's generation after this delta */
+};
+
+struct vlun_meta;  /* commit state: which slot is next, journal position, seq */
+
+/* Reads every copy (both slots, then the journal) on every member and
+ * returns the newest valid state. Members whose copies are all invalid or
+ * older are described in their ->problem. Refuses with -EUCLEAN and a reason
+ * naming the member and the problem when no valid copy exists. */
+int vlun_meta_load(struct vlun_meta_member *m, size_t n, struct vlun_pool_desc **ret_desc,
+		   struct vlun_meta **ret_state, char *why, size_t whylen);
+/* Creates commit state for a brand new pool (after labels were written). */
+int vlun_meta_init(struct vlun_meta_member *m, size_t n, struct vlun_meta **ret_state);
+void vlun_meta_free(struct vlun_meta *st);
+
+/* Full checkpoint: writes d (with seq = last+1) to the older slot of every
+ * member, then flushes. Resets the journal. Returns 0 when at least the
+ * copies on all healthy members are durable; -EIO if none could be written.
+ * d->seq is updated. Members added to m since the last commit are fine. */
+int vlun_meta_commit(struct vlun_meta *st, struct vlun_meta_member *m, size_t n,
+		     struct vlun_pool_desc *d);
+/* Appends deltas as one journal record (seq = last+1) on every member and
+ * flushes; falls back to a checkpoint of d when the journal is full. d must
+ * already contain the change. */
+int vlun_meta_commit_delta(struct vlun_meta *st, struct vlun_meta_member *m, size_t n,
+			   struct vlun_pool_desc *d, const struct vlun_meta_delta *deltas,
+			   size_t ndeltas);
+
+/* Codec of the checkpoint payload (exposed for tests and the fuzzer). */
+int vlun_meta_encode(const struct vlun_pool_desc *d, uint8_t **ret_buf, size_t *ret_len);
+int vlun_meta_decode(const uint8_t *buf, size_t len, struct vlun_pool_desc **ret,
+		     char *why, size_t whylen);
+/* Applies a delta to a description (used by replay and by pool.c). */
+int vlun_meta_apply_delta(struct vlun_pool_desc *d, const struct vlun_meta_delta *delta);
+
+#endif

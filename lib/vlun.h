@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vlun.h — the public API of libvlun, the vlun engine.
+ *
+ * libvlun knows nothing of tcmu-runner. It pools physical LUNs ("members":
+ * files or block devices), keeps the pool's metadata on every member, and
+ * carves virtual disks out of the pool through a map of extents. The
+ * handler (handler/handler_vlun.c) and vlunctl (tools/) are its users.
+ *
+ * Conventions (systemd style): functions return 0 or a negative errno;
+ * outputs are named ret_* and are untouched on failure; destructors accept
+ * NULL. Sizes and offsets are uint64_t. The library logs only through the
+ * callback set with vlun_set_log(). Map addresses are in 512-byte sectors;
+ * I/O requests are in bytes (multiples of 512).
+ */
+#ifndef VLUN_H
+#define VLUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VLUN_SECTOR_SHIFT 9
+#define VLUN_SECTOR_SIZE 512u
+#define VLUN_UUID_LEN 16
+#define VLUN_NAME_MAX 63           /* names: [A-Za-z0-9._-], 1..63 chars */
+#define VLUN_PATH_MAX 255          /* member path hints */
+#define VLUN_MAX_MEMBERS 256
+#define VLUN_MAX_VDISKS 1024
+#define VLUN_MAX_EXTENTS (1u << 24) /* per virtual disk */
+#define VLUN_NO_MEMBER UINT32_MAX
+
+/* ---------------------------------------------------------------- logging */
+
+enum vlun_log_level { VLUN_LOG_ERR = 3, VLUN_LOG_WARN = 4, VLUN_LOG_INFO = 6, VLUN_LOG_DEBUG = 7 };
+typedef void (*vlun_log_fn)(enum vlun_log_level level, const char *msg, void *userdata);
+/* Default: messages at WARN and above go to stderr. fn == NULL silences. */
+void vlun_set_log(vlun_log_fn fn, enum vlun_log_level max_level, void *userdata);
+
+/* ------------------------------------------------------------ data model
+ *
+ * The model is what the metadata stores (lib/meta.c encodes and decodes it)
+ * and what vlunctl shows. The runtime map (lib/map.c) is built from it.
+ */
+
+enum vlun_extent_flags {
+	VLUN_EXT_INVALID = 1u << 0,    /* not allocated: reads give zeros, writes fault (thin) */
+	VLUN_EXT_NO_WRITE = 1u << 1,   /* writes fault to the controller and wait */
+	VLUN_EXT_ZERO = 1u << 2,       /* reads give zeros without I/O */
+	VLUN_EXT_ERROR = 1u << 3,      /* I/O fails with MEDIUM ERROR */
+	VLUN_EXT_ALT_EXISTS = 1u << 4, /* alt_member/alt_psector hold a second copy */
+	VLUN_EXT_ALT_DIRTY = 1u << 5,  /* the alternate is behind (dirty bitmap dirty_id) */
+};
+#define VLUN_EXT_KNOWN_FLAGS 0x3fu
+
+struct vlun_extent {
+	uint64_t vsector;     /* first virtual sector */
+	uint64_t nsectors;    /* length; extents of a disk are sorted, disjoint, contiguous */
+	uint64_t psector;     /* sector on the member (absolute, from the member's start) */
+	uint64_t alt_psector; /* alternate location (mirror/migration target) */
+	uint32_t member;      /* member index, VLUN_NO_MEMBER when INVALID/ZERO */
+	uint32_t alt_member;  /* VLUN_NO_MEMBER unless ALT_EXISTS */
+	uint32_t flags;       /* enum vlun_extent_flags */
+	uint32_t dirty_id;    /* dirty bitmap of the alternate; 0 = none (reserved) */
+};
+
+enum vlun_layout {
+	VLUN_LAYOUT_LINEAR = 1,  /* concatenation of member ranges */
+	VLUN_LAYOUT_STRIPED = 2, /* round robin over stripe_width members, stripe_sectors each */
+	VLUN_LAYOUT_THIN = 3,    /* extents of chunk_sectors allocated on first write */
+};
+
+enum vlun_member_state {
+	VLUN_MEMBER_OK = 0,
+	VLUN_MEMBER_MISSING = 1, /* listed in the metadata, not found at assembly */
+	VLUN_MEMBER_FAILED = 2,  /* I/O errors; marked by the controller */
+};
+
+struct vlun_member_desc {
+	uint8_t uuid[VLUN_UUID_LEN];
+	uint32_t index;       /* stable: extents refer to it */
+	uint32_t state;       /* enum vlun_member_state */
+	uint64_t size_bytes;  /* size when labelled/last grown */
+	uint64_t data_start;  /* first sector of the data area */
+	uint64_t data_sectors;/* length of the data area */
+	char path_hint[VLUN_PATH_MAX + 1]; /* where it was last seen (informative) */
+};
+
+struct vlun_vdisk_desc {
+	uint32_t id;          /* unique in the pool, never reused */
+	uint8_t uuid[VLUN_UUID_LEN];
+	char name[VLUN_NAME_MAX + 1];
+	uint32_t layout;      /* enum vlun_layout */
+	uint64_t size_sectors;
+	uint64_t chunk_sectors;  /* thin: allocation unit; striped: stripe size */
+	uint32_t stripe_width;   /* striped: number of members */
+	uint32_t flags;          /* reserved, 0 */
+	uint64_t generation;     /* bumped by every change of this disk's map */
+	uint32_t nextents;
+	struct vlun_extent *extents; /* sorted by vsector, covering [0, size_sectors) */
+};
+
+struct vlun_pool_desc {
+	uint8_t uuid[VLUN_UUID_LEN];
+	char name[VLUN_NAME_MAX + 1];
+	uint64_t seq;         /* metadata sequence number of the copy this came from */
+	uint64_t generation;  /* bumped by every map change in the pool */
+	uint64_t map_epoch;   /* bumped on ownership change (HA failover) */
+	uint64_t created;     /* unix time */
+	uint32_t next_vdisk_id;
+	uint32_t nmembers;
+	struct vlun_member_desc *members; /* indexed by position; member->index == position */
+	uint32_t nvdisks;
+	struct vlun_vdisk_desc *vdisks;
+};
+
+/* Deep copy / free of a description. */
+int vlun_pool_desc_dup(const struct vlun_pool_desc *src, struct vlun_pool_desc **ret);
+void vlun_pool_desc_free(struct vlun_pool_desc *d);
+/* Checks invariants (extents sorted, contiguous, inside members' data areas,
+ * no two extents share physical sectors, ...). On failure writes a readable
+ * reason into why (if not NULL) and returns -EUCLEAN. */
+int vlun_pool_desc_validate(const struct vlun_pool_desc *d, char *why, size_t whylen);
+
+/* ----------------------------------------------------------- utilities */
+
+/* "10G", "512M", "4096", "1.5T", "64k", "1s" not accepted: units are
+ * B, K/KiB, M/MiB, G/GiB, T/TiB, P/PiB (binary, case-insensitive), plus an
+ * optional "s" suffix for 512-byte sectors ("2048s"). Strict: no junk, no
+ * overflow, no negative numbers. */
+int vlun_parse_size(const char *s, uint64_t *ret_bytes);
+/* Human-readable binary size ("1.5 GiB"), always NUL-terminated. */
+const char *vlun_format_size(uint64_t bytes, char *buf, size_t len);
+bool vlun_name_valid(const char *name);
+void vlun_uuid_generate(uint8_t out[VLUN_UUID_LEN]);
+void vlun_uuid_format(const uint8_t u[VLUN_UUID_LEN], char out[37]);
+int vlun_uuid_parse(const char *s, uint8_t out[VLUN_UUID_LEN]);
+uint32_t vlun_crc32c(uint32_t crc, const void *buf, size_t len); /* crc32c(0,"123456789",9)==0xe3069283 */
+
+/* ------------------------------------------------------------ cfgstring
+ *
+ * The backstore's cfgstring, as given to targetcli (without the "vlun/"
+ * prefix that tcmu-runner adds):
+ *
+ *   <pool>/<vdisk>[;option[;option...]]
+ *
+ *   <pool>     where the members are: a directory to scan, a glob, or a
+ *              comma-separated list of member paths (absolute paths)
+ *   <vdisk>    the virtual disk's name
+ *   options    members=<path>,<path>...  (instead of the pool part)
+ *              ro                         export read-only
+ *              wce=0|1                    write cache enabled (default 1)
+ *
+ * Example: cfgstring=/var/lib/vlun/pool0/thin0
+ *          cfgstring=/dev/mapper/lun*|thin0  -- '|' may separate a glob from
+ *          the vdisk name when the glob itself contains '/'.
+ * The parser is strict and says what is wrong.
+ */
+struct vlun_cfg {
+	char *pool_spec;  /* directory, glob or comma list */
+	char *vdisk;
+	bool read_only;
+	bool wce;
+};
+int vlun_cfg_parse(const char *cfgstring, struct vlun_cfg *ret, char **ret_reason);
+void vlun_cfg_clear(struct vlun_cfg *cfg);
+/* Expands a pool spec to member paths (sorted, deduplicated). */
+int vlun_pool_spec_expand(const char *spec, char ***ret_paths, size_t *ret_n, char **ret_reason);
+void vlun_strv_free(char **v, size_t n);
+
+/* ----------------------------------------------------------------- pool */
+
+struct vlun_pool;
+struct vlun_vdisk;
+
+struct vlun_pool_create_opts {
+	const char *name;
+	uint64_t meta_bytes;     /* per member metadata area; 0 = default (see meta.h) */
+};
+
+/* Labels the members (which must not carry a vlun label unless force) and
+ * writes the first metadata. Members are files or block devices. */
+int vlun_pool_create(const struct vlun_pool_create_opts *opts, char *const *paths, size_t n,
+		     bool force, char **ret_reason);
+
+enum vlun_open_flags {
+	VLUN_OPEN_RDONLY = 1u << 0,  /* never writes metadata (vlunctl show) */
+	VLUN_OPEN_NO_DIRECT = 1u << 1,
+	VLUN_OPEN_NO_LOCK = 1u << 2, /* do not take the advisory pool lock */
+};
+
+/* Assembles a pool from its members alone. The paths may include
+ * unrelated files; those are ignored (reported at INFO). Refuses with a
+ * reason if members listed in the metadata are missing, if copies of the
+ * metadata disagree in a way that cannot be resolved, or if the newest
+ * valid copy is corrupt (naming the member and the problem). The newest
+ * valid copy wins; stale copies are rewritten on the next commit. */
+int vlun_pool_open(char *const *paths, size_t n, unsigned flags, struct vlun_pool **ret,
+		   char **ret_reason);
+void vlun_pool_close(struct vlun_pool *p);
+
+/* A snapshot of the current description (caller frees). */
+int vlun_pool_describe(struct vlun_pool *p, struct vlun_pool_desc **ret);
+
+int vlun_pool_add_member(struct vlun_pool *p, const char *path, bool force, char **ret_reason);
+
+struct vlun_vdisk_create_opts {
+	const char *name;
+	uint32_t layout;
+	uint64_t size_bytes;
+	uint64_t chunk_bytes;   /* thin chunk (default 1 MiB) or stripe size (default 64 KiB) */
+	uint32_t stripe_width;  /* 0 = all members */
+	const uint32_t *members;/* restrict to these member indexes (NULL = any) */
+	size_t nmembers;
+};
+int vlun_vdisk_create(struct vlun_pool *p, const struct vlun_vdisk_create_opts *o, char **ret_reason);
+int vlun_vdisk_resize(struct vlun_pool *p, const char *name, uint64_t new_size_bytes,
+		      bool force, char **ret_reason);
+int vlun_vdisk_delete(struct vlun_pool *p, const char *name, char **ret_reason);
+
+/* Free and used space (bytes of data area). */
+int vlun_pool_space(struct vlun_pool *p, uint64_t *ret_total, uint64_t *ret_free);
+
+/* Is the pool held by a running handler? (advisory lock on the members,
+ * see pool.c). Returns 1 held, 0 not, <0 error. pid of a holder if known. */
+int vlun_pool_paths_in_use(char *const *paths, size_t n, int *ret_pid);
+
+/* ------------------------------------------------------ virtual disk I/O
+ *
+ * The fast path. vlun_vdisk_submit() looks the range up in the current map
+ * (no lock the metadata commit holds), splits it into physical I/Os and
+ * submits them with io_uring; it never waits for the controller. A write
+ * that hits an INVALID (thin, unallocated) or NO_WRITE extent is handed to
+ * the controller thread, which allocates/commits and then resubmits it.
+ * The completion callback runs exactly once, on an engine thread, never
+ * from inside vlun_vdisk_submit().
+ */
+
+enum vlun_op {
+	VLUN_OP_READ = 0,
+	VLUN_OP_WRITE = 1,
+	VLUN_OP_FLUSH = 2,        /* data and pending metadata durable */
+	VLUN_OP_UNMAP = 3,        /* give space back (thin); others: no-op */
+	VLUN_OP_WRITE_ZEROES = 4, /* range reads as zeros afterwards; thin: may unmap */
+};
+
+enum vlun_req_flags {
+	VLUN_REQ_FUA = 1u << 0, /* write: durable (data and its allocation) before completion */
+};
+
+/* Outcome of a request, translated to SCSI sense by the handler. */
+enum vlun_status {
+	VLUN_OK = 0,
+	VLUN_E_READ = 1,      /* MEDIUM ERROR, unrecovered read error (03/11/00) */
+	VLUN_E_WRITE = 2,     /* MEDIUM ERROR, write error (03/0c/00) */
+	VLUN_E_RANGE = 3,     /* ILLEGAL REQUEST, LBA out of range (05/21/00) */
+	VLUN_E_NOSPACE = 4,   /* DATA PROTECT, space allocation failed write protect (07/27/07) */
+	VLUN_E_NOMEM = 5,     /* BUSY / retry */
+	VLUN_E_HW = 6,        /* HARDWARE ERROR, internal target failure (04/44/00) */
+	VLUN_E_READONLY = 7,  /* DATA PROTECT, write protected (07/27/00) */
+	VLUN_E_FENCED = 8,    /* lost ownership (HA) */
+};
+
+struct vlun_req;
+typedef void (*vlun_req_done_fn)(struct vlun_req *req, enum vlun_status st);
+
+struct vlun_req {
+	/* set by the caller */
+	uint32_t op;            /* enum vlun_op */
+	uint32_t flags;         /* enum vlun_req_flags */
+	uint64_t offset;        /* bytes, multiple of 512 */
+	uint64_t length;        /* bytes, multiple of 512 */
+	const struct iovec *iov;/* READ/WRITE data; not copied: valid until done */
+	int iovcnt;
+	vlun_req_done_fn done;
+	void *priv;             /* caller's cookie */
+	/* filled in on error: the first failing byte offset (for sense INFORMATION) */
+	uint64_t err_offset;
+	/* engine-private, do not touch */
+	void *internal[4];
+};
+
+/* Opens a virtual disk of an open pool for I/O (starts the engine threads
+ * on first use). */
+int vlun_vdisk_open(struct vlun_pool *p, const char *name, unsigned flags,
+		    struct vlun_vdisk **ret, char **ret_reason);
+void vlun_vdisk_close(struct vlun_vdisk *vd); /* waits for in-flight requests */
+uint64_t vlun_vdisk_size(const struct vlun_vdisk *vd);
+uint32_t vlun_vdisk_layout(const struct vlun_vdisk *vd);
+uint64_t vlun_vdisk_chunk_bytes(const struct vlun_vdisk *vd); /* thin chunk / stripe; 0 linear */
+
+/* 0 when queued (done() will be called), or negative errno if it could not
+ * be queued (-EINVAL bad range/alignment, -ENOMEM). */
+int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req);
+
+/* GET LBA STATUS support: the provisioning status of the run starting at
+ * offset (bytes): mapped (1), deallocated (0, reads zeros) — and its length
+ * in bytes (up to max_len). */
+int vlun_vdisk_lba_status(struct vlun_vdisk *vd, uint64_t offset, uint64_t max_len,
+			  bool *ret_mapped, uint64_t *ret_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

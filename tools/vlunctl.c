@@ -1,0 +1,3 @@
+/* to be written */
+#include "vlun.h"
+int main(void) { return 0; }
