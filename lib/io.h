@@ -43,5 +43,9 @@ void vlun_io_engine_free(struct vlun_io_engine *e); /* drains in-flight I/O firs
 int vlun_io_submit(struct vlun_io_engine *e, struct vlun_pio *pio);
 /* Runs fn(arg) on the completion thread (for deferred completions). */
 int vlun_io_defer(struct vlun_io_engine *e, void (*fn)(void *), void *arg);
+/* Test hook: no SQE carries more than max bytes (0 = no limit), which
+ * exercises the short-I/O resubmission path exactly as a short completion
+ * from the kernel does. */
+void vlun_io_engine_set_max_sqe_bytes(struct vlun_io_engine *e, uint64_t max);
 
 #endif
