@@ -40,4 +40,20 @@ void vlun_alloc_commit_done(struct vlun_alloc *a);
 uint64_t vlun_alloc_free_sectors(const struct vlun_alloc *a, uint32_t member); /* VLUN_NO_MEMBER = all */
 uint64_t vlun_alloc_total_sectors(const struct vlun_alloc *a, uint32_t member);
 
+/* Additions (map helper). */
+/* Returns a range taken but never recorded in committed metadata (e.g. a
+ * layout that failed half way): reusable at once, unlike vlun_alloc_free. */
+int vlun_alloc_put_back(struct vlun_alloc *a, uint32_t member, uint64_t psector, uint64_t nsectors);
+/* The controller marked a member (enum vlun_member_state): only OK members
+ * are allocated from. -ENOENT unknown member. */
+int vlun_alloc_set_member_state(struct vlun_alloc *a, uint32_t member, uint32_t state);
+/* Freed but not yet reusable (waiting for vlun_alloc_commit_done). */
+uint64_t vlun_alloc_pending_sectors(const struct vlun_alloc *a, uint32_t member);
+/* A copy of a member's free runs, sorted by address (caller frees). */
+struct vlun_alloc_run {
+	uint64_t start, len;
+};
+int vlun_alloc_runs(const struct vlun_alloc *a, uint32_t member, struct vlun_alloc_run **ret,
+		    size_t *ret_n);
+
 #endif

@@ -46,5 +46,7 @@ uint64_t vlun_map_generation(struct vlun_map *m);
 uint64_t vlun_map_size(struct vlun_map *m);
 /* Copies the whole map (sorted, merged) for the metadata (caller frees). */
 int vlun_map_export(struct vlun_map *m, struct vlun_extent **ret, uint32_t *ret_n);
+/* Number of pages of the current version (statistics, tests). */
+uint64_t vlun_map_page_count(struct vlun_map *m);
 
 #endif
