@@ -1,3 +1,290 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* desc.c — to be written */
-#include "vlun.h"
+/*
+ * desc.c — the pool description (struct vlun_pool_desc): deep copy, free,
+ * and the invariants every description must hold before it is committed
+ * or after it is decoded from disk.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+VLUN_EXPORT void vlun_pool_desc_free(struct vlun_pool_desc *d)
+{
+	if (!d)
+		return;
+	if (d->vdisks)
+		for (uint32_t i = 0; i < d->nvdisks; i++)
+			free(d->vdisks[i].extents);
+	free(d->vdisks);
+	free(d->members);
+	free(d);
+}
+
+VLUN_EXPORT int vlun_pool_desc_dup(const struct vlun_pool_desc *src, struct vlun_pool_desc **ret)
+{
+	struct vlun_pool_desc *d;
+
+	if (!src || !ret)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	*d = *src;
+	d->members = NULL;
+	d->vdisks = NULL;
+	if (src->nmembers > 0) {
+		if (!src->members)
+			goto inval;
+		d->members = calloc(src->nmembers, sizeof(*d->members));
+		if (!d->members)
+			goto nomem;
+		memcpy(d->members, src->members, src->nmembers * sizeof(*d->members));
+	}
+	if (src->nvdisks > 0) {
+		if (!src->vdisks)
+			goto inval;
+		d->vdisks = calloc(src->nvdisks, sizeof(*d->vdisks));
+		if (!d->vdisks)
+			goto nomem;
+		for (uint32_t i = 0; i < src->nvdisks; i++) {
+			const struct vlun_vdisk_desc *sv = &src->vdisks[i];
+			struct vlun_vdisk_desc *dv = &d->vdisks[i];
+
+			*dv = *sv;
+			dv->extents = NULL;
+			if (sv->nextents == 0)
+				continue;
+			if (!sv->extents) {
+				dv->nextents = 0;
+				goto inval;
+			}
+			dv->extents = calloc(sv->nextents, sizeof(*dv->extents));
+			if (!dv->extents) {
+				dv->nextents = 0;
+				goto nomem;
+			}
+			memcpy(dv->extents, sv->extents, sv->nextents * sizeof(*dv->extents));
+		}
+	}
+	*ret = d;
+	return 0;
+nomem:
+	vlun_pool_desc_free(d);
+	return -ENOMEM;
+inval:
+	vlun_pool_desc_free(d);
+	return -EINVAL;
+}
+
+static int why_fail(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int why_fail(char *why, size_t whylen, const char *fmt, ...)
+{
+	if (why && whylen > 0) {
+		va_list ap;
+
+		va_start(ap, fmt);
+		vsnprintf(why, whylen, fmt, ap);
+		va_end(ap);
+	}
+	return -EUCLEAN;
+}
+
+/* A physical range used by an extent (primary or alternate). */
+struct prange {
+	uint64_t start, end; /* sectors, [start, end) */
+	uint32_t member;
+	uint32_t vdisk;      /* index into d->vdisks, for the message */
+	uint64_t vsector;
+	bool alt;
+};
+
+static int prange_cmp(const void *a, const void *b)
+{
+	const struct prange *x = a, *y = b;
+
+	if (x->member != y->member)
+		return x->member < y->member ? -1 : 1;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return 0;
+}
+
+static bool name_ok(const char *name, size_t cap)
+{
+	size_t n = strnlen(name, cap);
+
+	return n > 0 && n < cap && vlun_name_valid(name);
+}
+
+/* Checks that [ps, ps+n) lies in member mi's data area. */
+static int check_phys(const struct vlun_pool_desc *d, const struct vlun_vdisk_desc *v, uint32_t e,
+		      uint32_t mi, uint64_t ps, uint64_t n, const char *what, char *why, size_t whylen)
+{
+	const struct vlun_member_desc *m;
+
+	if (mi >= d->nmembers)
+		return why_fail(why, whylen, "vdisk '%s' extent %u: %s member %u does not exist (pool has %u)",
+				v->name, e, what, mi, d->nmembers);
+	m = &d->members[mi];
+	if (ps < m->data_start || ps - m->data_start > m->data_sectors ||
+	    n > m->data_sectors - (ps - m->data_start))
+		return why_fail(why, whylen,
+				"vdisk '%s' extent %u: %s sectors %llu+%llu outside member %u's data area %llu+%llu",
+				v->name, e, what, (unsigned long long)ps, (unsigned long long)n, mi,
+				(unsigned long long)m->data_start, (unsigned long long)m->data_sectors);
+	return 0;
+}
+
+VLUN_EXPORT int vlun_pool_desc_validate(const struct vlun_pool_desc *d, char *why, size_t whylen)
+{
+	struct prange *r = NULL;
+	size_t nr = 0, cap = 0;
+	int ret = 0;
+
+	if (why && whylen)
+		why[0] = 0;
+	if (!d)
+		return why_fail(why, whylen, "no description");
+	if (!name_ok(d->name, sizeof(d->name)))
+		return why_fail(why, whylen, "pool name is not valid (1..%d chars of [A-Za-z0-9._-])", VLUN_NAME_MAX);
+	if (d->nmembers == 0 || d->nmembers > VLUN_MAX_MEMBERS)
+		return why_fail(why, whylen, "pool has %u members (must be 1..%d)", d->nmembers, VLUN_MAX_MEMBERS);
+	if (!d->members)
+		return why_fail(why, whylen, "pool has %u members but no member table", d->nmembers);
+	if (d->nvdisks > VLUN_MAX_VDISKS)
+		return why_fail(why, whylen, "pool has %u virtual disks (limit %d)", d->nvdisks, VLUN_MAX_VDISKS);
+	if (d->nvdisks > 0 && !d->vdisks)
+		return why_fail(why, whylen, "pool has %u virtual disks but no vdisk table", d->nvdisks);
+
+	for (uint32_t i = 0; i < d->nmembers; i++) {
+		const struct vlun_member_desc *m = &d->members[i];
+
+		if (m->index != i)
+			return why_fail(why, whylen, "member at position %u has index %u", i, m->index);
+		if (m->state > VLUN_MEMBER_FAILED)
+			return why_fail(why, whylen, "member %u has unknown state %u", i, m->state);
+		if (strnlen(m->path_hint, sizeof(m->path_hint)) >= sizeof(m->path_hint))
+			return why_fail(why, whylen, "member %u: path hint is not terminated", i);
+		if (m->data_start > UINT64_MAX / VLUN_SECTOR_SIZE ||
+		    m->data_sectors > UINT64_MAX / VLUN_SECTOR_SIZE - m->data_start ||
+		    (m->data_start + m->data_sectors) * VLUN_SECTOR_SIZE > m->size_bytes)
+			return why_fail(why, whylen, "member %u: data area %llu+%llu sectors exceeds its size %llu bytes",
+					i, (unsigned long long)m->data_start,
+					(unsigned long long)m->data_sectors, (unsigned long long)m->size_bytes);
+		for (uint32_t j = 0; j < i; j++)
+			if (!memcmp(d->members[j].uuid, m->uuid, VLUN_UUID_LEN))
+				return why_fail(why, whylen, "members %u and %u have the same uuid", j, i);
+	}
+
+	for (uint32_t i = 0; i < d->nvdisks; i++) {
+		const struct vlun_vdisk_desc *v = &d->vdisks[i];
+		uint64_t pos = 0;
+
+		if (!name_ok(v->name, sizeof(v->name)))
+			return why_fail(why, whylen, "vdisk %u: name is not valid", v->id);
+		if (v->id >= d->next_vdisk_id)
+			return why_fail(why, whylen, "vdisk '%s': id %u is not below next_vdisk_id %u",
+					v->name, v->id, d->next_vdisk_id);
+		for (uint32_t j = 0; j < i; j++) {
+			if (d->vdisks[j].id == v->id)
+				return why_fail(why, whylen, "vdisks '%s' and '%s' have the same id %u",
+						d->vdisks[j].name, v->name, v->id);
+			if (!strcmp(d->vdisks[j].name, v->name))
+				return why_fail(why, whylen, "two vdisks are named '%s'", v->name);
+		}
+		if (v->layout < VLUN_LAYOUT_LINEAR || v->layout > VLUN_LAYOUT_THIN)
+			return why_fail(why, whylen, "vdisk '%s': unknown layout %u", v->name, v->layout);
+		if (v->size_sectors == 0)
+			return why_fail(why, whylen, "vdisk '%s': size is 0", v->name);
+		if (v->nextents == 0 || v->nextents > VLUN_MAX_EXTENTS)
+			return why_fail(why, whylen, "vdisk '%s': %u extents (must be 1..%u)", v->name,
+					v->nextents, VLUN_MAX_EXTENTS);
+		if (!v->extents)
+			return why_fail(why, whylen, "vdisk '%s': no extent table", v->name);
+		for (uint32_t e = 0; e < v->nextents; e++) {
+			const struct vlun_extent *x = &v->extents[e];
+			bool unmapped = x->flags & (VLUN_EXT_INVALID | VLUN_EXT_ZERO);
+
+			if (x->vsector != pos)
+				return why_fail(why, whylen, "vdisk '%s' extent %u starts at sector %llu, expected %llu (%s)",
+						v->name, e, (unsigned long long)x->vsector, (unsigned long long)pos,
+						x->vsector > pos ? "gap" : "overlap or unsorted");
+			if (x->nsectors == 0)
+				return why_fail(why, whylen, "vdisk '%s' extent %u is empty", v->name, e);
+			if (x->nsectors > v->size_sectors - pos)
+				return why_fail(why, whylen, "vdisk '%s' extent %u ends past the disk size %llu",
+						v->name, e, (unsigned long long)v->size_sectors);
+			pos += x->nsectors;
+			if (x->flags & ~VLUN_EXT_KNOWN_FLAGS)
+				return why_fail(why, whylen, "vdisk '%s' extent %u has unknown flags 0x%x",
+						v->name, e, x->flags & ~VLUN_EXT_KNOWN_FLAGS);
+			if ((x->flags & VLUN_EXT_ALT_DIRTY) && !(x->flags & VLUN_EXT_ALT_EXISTS))
+				return why_fail(why, whylen, "vdisk '%s' extent %u: ALT_DIRTY without ALT_EXISTS", v->name, e);
+			if (!(x->flags & VLUN_EXT_ALT_EXISTS) && x->alt_member != VLUN_NO_MEMBER)
+				return why_fail(why, whylen, "vdisk '%s' extent %u: alternate member %u without ALT_EXISTS",
+						v->name, e, x->alt_member);
+			if (!(unmapped && x->member == VLUN_NO_MEMBER)) {
+				if (x->member == VLUN_NO_MEMBER && !(x->flags & VLUN_EXT_ERROR))
+					return why_fail(why, whylen, "vdisk '%s' extent %u is mapped but has no member",
+							v->name, e);
+				if (x->member != VLUN_NO_MEMBER) {
+					ret = check_phys(d, v, e, x->member, x->psector, x->nsectors, "primary", why, whylen);
+					if (ret < 0)
+						goto out;
+				}
+			}
+			if (x->flags & VLUN_EXT_ALT_EXISTS) {
+				ret = check_phys(d, v, e, x->alt_member, x->alt_psector, x->nsectors, "alternate", why, whylen);
+				if (ret < 0)
+					goto out;
+			}
+			for (int k = 0; k < 2; k++) {
+				uint32_t mi = k ? x->alt_member : x->member;
+
+				if (mi == VLUN_NO_MEMBER || (k && !(x->flags & VLUN_EXT_ALT_EXISTS)))
+					continue;
+				if (nr == cap) {
+					size_t ncap = cap ? cap * 2 : 256;
+					struct prange *nrp = realloc(r, ncap * sizeof(*r));
+
+					if (!nrp) {
+						ret = -ENOMEM;
+						goto out;
+					}
+					r = nrp;
+					cap = ncap;
+				}
+				r[nr++] = (struct prange){
+					.start = k ? x->alt_psector : x->psector,
+					.end = (k ? x->alt_psector : x->psector) + x->nsectors,
+					.member = mi, .vdisk = i, .vsector = x->vsector, .alt = k,
+				};
+			}
+		}
+		if (pos != v->size_sectors)
+			return why_fail(why, whylen, "vdisk '%s': extents cover %llu of %llu sectors",
+					v->name, (unsigned long long)pos, (unsigned long long)v->size_sectors);
+	}
+
+	if (nr > 1)
+		qsort(r, nr, sizeof(*r), prange_cmp);
+	for (size_t i = 1; i < nr; i++) {
+		const struct prange *a = &r[i - 1], *b = &r[i];
+
+		if (a->member == b->member && b->start < a->end) {
+			ret = why_fail(why, whylen,
+				       "member %u sectors %llu..%llu are used twice: vdisk '%s' vsector %llu%s and vdisk '%s' vsector %llu%s",
+				       a->member, (unsigned long long)b->start,
+				       (unsigned long long)VLUN_MIN(a->end, b->end) - 1,
+				       d->vdisks[a->vdisk].name, (unsigned long long)a->vsector, a->alt ? " (alternate)" : "",
+				       d->vdisks[b->vdisk].name, (unsigned long long)b->vsector, b->alt ? " (alternate)" : "");
+			goto out;
+		}
+	}
+out:
+	free(r);
+	return ret;
+}

@@ -25,6 +25,12 @@ struct vlun_label {
 	uint64_t meta_offset;     /* bytes: start of the metadata area */
 	uint64_t meta_bytes;      /* bytes: whole metadata area (slots + journal) */
 	uint64_t data_start;      /* sector: first sector of the data area */
+	/* where the parts of the metadata area are (bytes from the member's start) */
+	uint64_t label_offset;    /* the label's own location (4096) */
+	uint64_t slot_bytes;      /* each checkpoint slot; A at meta_offset, B right after */
+	uint64_t journal_offset;  /* journal ring: after slot B up to the area's end */
+	uint64_t journal_bytes;
+	uint64_t created;         /* unix time the label was written */
 };
 
 /* Writes a new label on d (no metadata yet). The data area starts after the
