@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vlunctl_test_helper — what the vlunctl tests need from the library
+ * besides vlunctl itself:
+ *
+ *   vlunctl_test_helper hold <ready-file> <pool-spec>
+ *       opens the pool the way the handler does (with the pool lock), then
+ *       creates <ready-file> and waits until it is killed (SIGTERM).
+ *   vlunctl_test_helper write <pool-spec> <vdisk> <offset> <length>
+ *       writes <length> bytes (a pattern) at <offset> of the vdisk, flushes,
+ *       and exits 0 when all completed OK (allocates thin chunks).
+ *
+ * Exit: 0 ok, 1 failure (message on stderr), 2 usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vlun.h"
+
+static int open_pool(const char *spec, unsigned flags, struct vlun_pool **ret)
+{
+	char **paths = NULL, *reason = NULL;
+	size_t n = 0;
+	int r;
+
+	r = vlun_pool_spec_expand(spec, &paths, &n, &reason);
+	if (r < 0) {
+		fprintf(stderr, "helper: pool spec '%s': %s\n", spec, reason ? reason : strerror(-r));
+		free(reason);
+		return r;
+	}
+	r = vlun_pool_open(paths, n, flags, ret, &reason);
+	if (r < 0)
+		fprintf(stderr, "helper: opening pool '%s': %s\n", spec, reason ? reason : strerror(-r));
+	free(reason);
+	vlun_strv_free(paths, n);
+	return r;
+}
+
+static int hold(const char *ready, const char *spec)
+{
+	struct vlun_pool *p = NULL;
+	sigset_t set;
+	int sig, fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (open_pool(spec, 0, &p) < 0)
+		return 1;
+	fd = open(ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "helper: creating '%s': %m\n", ready);
+		vlun_pool_close(p);
+		return 1;
+	}
+	close(fd);
+	sigwait(&set, &sig);
+	vlun_pool_close(p);
+	return 0;
+}
+
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int pending;
+	int failed;
+};
+
+static void req_done(struct vlun_req *req, enum vlun_status st)
+{
+	struct waiter *w = req->priv;
+
+	pthread_mutex_lock(&w->lock);
+	if (st != VLUN_OK)
+		w->failed++;
+	w->pending--;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int run_req(struct vlun_vdisk *vd, struct waiter *w, struct vlun_req *req)
+{
+	int r;
+
+	w->pending = 1;
+	w->failed = 0;
+	req->done = req_done;
+	req->priv = w;
+	r = vlun_vdisk_submit(vd, req);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&w->lock);
+	while (w->pending > 0)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	return w->failed ? -EIO : 0;
+}
+
+static int parse_u64(const char *s, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || s[0] == '-')
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int write_range(const char *spec, const char *name, const char *off_s, const char *len_s)
+{
+	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct vlun_pool *p = NULL;
+	struct vlun_vdisk *vd = NULL;
+	struct vlun_req req;
+	struct iovec iov;
+	uint64_t off, len;
+	char *reason = NULL;
+	void *buf = NULL;
+	int r, ret = 1;
+
+	if (parse_u64(off_s, &off) < 0 || parse_u64(len_s, &len) < 0 || len == 0 || len > (64u << 20)) {
+		fprintf(stderr, "helper: bad offset/length '%s' '%s'\n", off_s, len_s);
+		return 2;
+	}
+	if (open_pool(spec, 0, &p) < 0)
+		return 1;
+	r = vlun_vdisk_open(p, name, 0, &vd, &reason);
+	if (r < 0) {
+		fprintf(stderr, "helper: opening vdisk '%s': %s\n", name, reason ? reason : strerror(-r));
+		goto out;
+	}
+	if (posix_memalign(&buf, 4096, len) != 0)
+		goto out;
+	memset(buf, 0xa5, len);
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	memset(&req, 0, sizeof(req));
+	req.op = VLUN_OP_WRITE;
+	req.offset = off;
+	req.length = len;
+	req.iov = &iov;
+	req.iovcnt = 1;
+	r = run_req(vd, &w, &req);
+	if (r < 0) {
+		fprintf(stderr, "helper: write %s+%s: %s\n", off_s, len_s, strerror(-r));
+		goto out;
+	}
+	memset(&req, 0, sizeof(req));
+	req.op = VLUN_OP_FLUSH;
+	r = run_req(vd, &w, &req);
+	if (r < 0) {
+		fprintf(stderr, "helper: flush: %s\n", strerror(-r));
+		goto out;
+	}
+	ret = 0;
+out:
+	free(buf);
+	free(reason);
+	vlun_vdisk_close(vd);
+	vlun_pool_close(p);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "hold") == 0)
+		return hold(argv[2], argv[3]);
+	if (argc == 6 && strcmp(argv[1], "write") == 0)
+		return write_range(argv[2], argv[3], argv[4], argv[5]);
+	fprintf(stderr, "usage: %s hold <ready-file> <pool-spec> | write <pool-spec> <vdisk> <offset> <length>\n",
+		argv[0]);
+	return 2;
+}
