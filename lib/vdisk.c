@@ -1,3 +1,1021 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* vdisk.c — to be written */
-#include "vlun.h"
+/*
+ * vdisk.c — virtual disk I/O: the fast path and its controller actions.
+ *
+ * Fast-path invariants (vlun_vdisk_submit and everything it calls, and the
+ * io completion thread):
+ *   - It only LOOKS UP the map (vlun_map_lookup: RCU, no lock) and SUBMITS
+ *     physical I/O (vlun_io_submit). It never changes the map, the
+ *     description, the allocator or the metadata, and never takes ctl_lock.
+ *   - It never waits for the controller: a write piece that hits INVALID
+ *     (thin, unallocated), NO_WRITE or an unbacked ZERO extent becomes a
+ *     CTL_FAULT work item; thin UNMAP/WRITE_ZEROES become CTL_UNMAP; a FLUSH
+ *     with metadata changes not yet durable becomes CTL_COMMIT.
+ *   - Every physical I/O is counted in the pool's io epoch from before the
+ *     lookup that produced its address until it completes, so the
+ *     controller can wait for I/O issued under an old map before freed
+ *     space is reused.
+ *   - done() of a request runs exactly once, on an engine thread (io
+ *     completion or controller), never inside vlun_vdisk_submit: results
+ *     known at submit time (range errors, reads of unallocated space that
+ *     are zero-filled without I/O) go through vlun_io_defer.
+ *
+ * Only the controller (pool.c's thread, ctl_lock held) allocates chunks,
+ * zeroes them, calls vlun_map_set, records metadata deltas, frees space and
+ * commits. A new thin chunk is fully written before it is published: the
+ * parts the faulting write does not cover are zeroed first, then that
+ * write's data lands, then the map points at the chunk — a reader never
+ * sees another disk's old data there. Other writes to a chunk being
+ * prepared wait on it and are re-dispatched after the install; faults on
+ * different chunks proceed independently.
+ *
+ * Durability: an allocation is recorded as a pending delta when installed.
+ * FLUSH = every member fdatasynced and, if deltas are pending, one
+ * vlun_meta_commit_delta shared by all flushes queued at that moment
+ * (group commit). A FUA write that needed the controller completes only
+ * after such a commit.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+#include "pool_priv.h"
+
+#define LOOKUP_BATCH 32
+
+struct vlun_vdisk {
+	struct vlun_pool *pool;
+	uint32_t id;
+	char name[VLUN_NAME_MAX + 1];
+	uint32_t layout;
+	uint64_t chunk_sectors;
+	bool readonly;
+	struct vlun_map *map;
+
+	pthread_mutex_t lock;   /* inflight + idle */
+	pthread_cond_t idle;
+	uint64_t inflight;
+
+	/* controller only (ctl_lock) */
+	struct prep *preps;     /* thin chunks being prepared */
+	struct piece *parked;   /* NO_WRITE waiters */
+};
+
+struct vreq {
+	struct vlun_req *req;
+	struct vlun_vdisk *vd;
+	atomic_int refs;
+	atomic_bool via_ctl;    /* some piece went through the controller */
+	uint32_t status;        /* err_lock */
+	uint64_t err_off;
+	struct ctl_work w;      /* CTL_COMMIT before completion (FLUSH, FUA) */
+};
+
+/* One piece of a request: a sub-range handled by one physical I/O or one
+ * controller action. */
+struct piece {
+	struct vlun_pio pio;
+	struct vreq *r;
+	struct piece *next;     /* waiter lists */
+	uint64_t boff;          /* byte offset inside the request */
+	uint64_t len;           /* bytes */
+	unsigned side;          /* io epoch side, when counted */
+	bool counted;
+	struct ctl_work w;
+	int iovcnt;
+	struct iovec iov[];
+};
+
+/* A thin chunk being allocated and written. */
+struct prep {
+	struct prep *next;
+	struct vlun_vdisk *vd;
+	uint64_t vchunk;        /* first virtual sector of the chunk */
+	uint32_t member;
+	uint64_t psector;
+	struct piece *first;    /* the write whose data fills the chunk */
+	struct piece *waiters;
+	atomic_int zeros_left;
+	atomic_int zero_err;
+	int res;
+	struct vlun_pio zpio[2];
+	struct ctl_work w;
+};
+
+static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void dispatch(struct vreq *r, uint64_t boff, uint64_t len);
+static void vreq_put(struct vreq *r);
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t iov_len_total(const struct iovec *iov, int n)
+{
+	uint64_t t = 0;
+	for (int i = 0; i < n; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
+/* A piece with the slice [boff, boff+len) of the request's iovec. */
+static struct piece *piece_new(struct vreq *r, uint64_t boff, uint64_t len, bool data)
+{
+	const struct vlun_req *q = r->req;
+	int cnt = 0;
+	int first = 0;
+	uint64_t skip = boff;
+	if (data) {
+		while (first < q->iovcnt && skip >= q->iov[first].iov_len) {
+			skip -= q->iov[first].iov_len;
+			first++;
+		}
+		uint64_t want = len + skip;
+		for (int i = first; i < q->iovcnt && want > 0; i++) {
+			cnt++;
+			want -= VLUN_MIN(want, (uint64_t)q->iov[i].iov_len);
+		}
+	}
+	struct piece *pc = calloc(1, sizeof(*pc) + (size_t)cnt * sizeof(struct iovec));
+	if (!pc)
+		return NULL;
+	pc->r = r;
+	pc->boff = boff;
+	pc->len = len;
+	if (data) {
+		uint64_t want = len;
+		for (int i = first; i < q->iovcnt && want > 0; i++) {
+			uint64_t l = q->iov[i].iov_len - skip;
+			uint64_t c = VLUN_MIN(l, want);
+			pc->iov[pc->iovcnt].iov_base = (uint8_t *)q->iov[i].iov_base + skip;
+			pc->iov[pc->iovcnt].iov_len = c;
+			pc->iovcnt++;
+			want -= c;
+			skip = 0;
+		}
+	}
+	atomic_fetch_add(&r->refs, 1);
+	return pc;
+}
+
+static void piece_zero_fill(struct piece *pc)
+{
+	for (int i = 0; i < pc->iovcnt; i++)
+		memset(pc->iov[i].iov_base, 0, pc->iov[i].iov_len);
+}
+
+static void vreq_fail(struct vreq *r, uint32_t st, uint64_t boff)
+{
+	pthread_mutex_lock(&err_lock);
+	if (r->status == VLUN_OK || boff < r->err_off) {
+		r->status = st;
+		r->err_off = boff;
+	}
+	pthread_mutex_unlock(&err_lock);
+}
+
+static uint32_t status_of(const struct vreq *r, int res)
+{
+	uint32_t op = r->req->op;
+	if (res == -ENOSPC)
+		return VLUN_E_NOSPACE;
+	if (res == -ENOMEM)
+		return VLUN_E_NOMEM;
+	if (res == -EROFS)
+		return VLUN_E_READONLY;
+	return op == VLUN_OP_READ ? VLUN_E_READ : VLUN_E_WRITE;
+}
+
+/* Drops a piece (its request reference). */
+static void piece_end(struct piece *pc, int res)
+{
+	struct vreq *r = pc->r;
+	if (pc->counted)
+		pool_io_exit(r->vd->pool, pc->side);
+	if (res < 0)
+		vreq_fail(r, status_of(r, res), pc->boff);
+	free(pc);
+	vreq_put(r);
+}
+
+static void piece_end_status(struct piece *pc, uint32_t st)
+{
+	struct vreq *r = pc->r;
+	if (pc->counted)
+		pool_io_exit(r->vd->pool, pc->side);
+	vreq_fail(r, st, pc->boff);
+	free(pc);
+	vreq_put(r);
+}
+
+static void piece_pio_done(struct vlun_pio *pio, int res)
+{
+	struct piece *pc = pio->priv;
+	if (res < 0) {
+		const struct vlun_req *q = pc->r->req;
+		vlun_err("vdisk '%s': %s of %llu bytes at virtual offset %llu (fd %d, offset %llu) failed: %s",
+			 pc->r->vd->name, q->op == VLUN_OP_READ ? "read" : q->op == VLUN_OP_FLUSH ? "flush" : "write",
+			 (unsigned long long)pc->len, (unsigned long long)(q->offset + pc->boff), pio->fd,
+			 (unsigned long long)pio->offset, strerror(-res));
+	}
+	piece_end(pc, res);
+}
+
+/* Submits a counted piece's pio (fast path or controller). */
+static void piece_submit(struct piece *pc, const struct pool_member *m, uint32_t op, uint64_t poff)
+{
+	pc->pio.op = op;
+	pc->pio.fd = m->fd;
+	pc->pio.direct = m->direct;
+	pc->pio.fua = op == VLUN_PIO_WRITE && (pc->r->req->flags & VLUN_REQ_FUA);
+	pc->pio.offset = poff;
+	pc->pio.length = op == VLUN_PIO_FSYNC ? 0 : pc->len;
+	pc->pio.iov = pc->iov;
+	pc->pio.iovcnt = pc->iovcnt;
+	pc->pio.done = piece_pio_done;
+	pc->pio.priv = pc;
+	int r = vlun_io_submit(pc->r->vd->pool->io, &pc->pio);
+	if (r < 0) {
+		vlun_err("vdisk '%s': cannot queue I/O on fd %d: %s", pc->r->vd->name, m->fd, strerror(-r));
+		piece_end_status(pc, r == -ENOMEM ? VLUN_E_NOMEM : VLUN_E_HW);
+	}
+}
+
+/* ------------------------------------------------------------ completion */
+
+static void vreq_finish(struct vreq *r)
+{
+	struct vlun_vdisk *vd = r->vd;
+	struct vlun_req *q = r->req;
+	q->err_offset = r->status == VLUN_OK ? 0 : q->offset + r->err_off;
+	uint32_t st = r->status;
+	free(r);
+	/* Count it out first: done() may close the disk. */
+	pthread_mutex_lock(&vd->lock);
+	if (--vd->inflight == 0)
+		pthread_cond_broadcast(&vd->idle);
+	pthread_mutex_unlock(&vd->lock);
+	q->done(q, (enum vlun_status)st);
+}
+
+static void vreq_commit_done(void *arg, int res)
+{
+	struct vreq *r = arg;
+	if (res < 0) {
+		vlun_err("vdisk '%s': FUA write could not make its allocation durable: %s", r->vd->name,
+			 strerror(-res));
+		vreq_fail(r, VLUN_E_WRITE, 0);
+	}
+	vreq_finish(r);
+}
+
+static void vreq_put(struct vreq *r)
+{
+	if (atomic_fetch_sub(&r->refs, 1) != 1)
+		return;
+	const struct vlun_req *q = r->req;
+	if (r->status == VLUN_OK && q->op == VLUN_OP_WRITE && (q->flags & VLUN_REQ_FUA) &&
+	    atomic_load(&r->via_ctl) && atomic_load(&r->vd->pool->meta_dirty) > 0) {
+		/* FUA into a new chunk: its allocation must be durable too. */
+		r->w.kind = CTL_COMMIT;
+		r->w.fn = vreq_commit_done;
+		r->w.arg = r;
+		pool_ctl_queue(r->vd->pool, &r->w);
+		return;
+	}
+	vreq_finish(r);
+}
+
+static void vreq_finish_deferred(void *arg)
+{
+	vreq_finish(arg);
+}
+
+/* ------------------------------------------------------------ controller */
+
+static struct prep *prep_find(struct vlun_vdisk *vd, uint64_t vchunk)
+{
+	for (struct prep *p = vd->preps; p; p = p->next)
+		if (p->vchunk == vchunk)
+			return p;
+	return NULL;
+}
+
+static void prep_unlink(struct vlun_vdisk *vd, struct prep *pr)
+{
+	for (struct prep **pp = &vd->preps; *pp; pp = &(*pp)->next)
+		if (*pp == pr) {
+			*pp = pr->next;
+			return;
+		}
+}
+
+static void redispatch_list(struct piece *list)
+{
+	while (list) {
+		struct piece *pc = list;
+		list = pc->next;
+		dispatch(pc->r, pc->boff, pc->len);
+		piece_end(pc, 0);
+	}
+}
+
+/* The map of vd changed: writes parked on NO_WRITE try again. */
+static void kick_parked(struct vlun_vdisk *vd)
+{
+	struct piece *list = vd->parked;
+	vd->parked = NULL;
+	redispatch_list(list);
+}
+
+/* The chunk is written (or failed): the controller publishes it. */
+static void prep_finish(struct prep *pr, int res)
+{
+	pr->res = res;
+	pr->w.kind = CTL_INSTALL;
+	pr->w.arg = pr;
+	pool_ctl_queue(pr->vd->pool, &pr->w);
+}
+
+static void prep_write_done(struct vlun_pio *pio, int res)
+{
+	prep_finish(pio->priv, res);
+}
+
+static void prep_write(struct prep *pr)
+{
+	struct vlun_pool *p = pr->vd->pool;
+	struct piece *pc = pr->first;
+	const struct pool_member *m = &p->members[pr->member];
+	uint64_t poff = (pr->psector + (pc->r->req->offset / VLUN_SECTOR_SIZE + pc->boff / VLUN_SECTOR_SIZE -
+					pr->vchunk)) << VLUN_SECTOR_SHIFT;
+	pc->pio = (struct vlun_pio){
+		.op = VLUN_PIO_WRITE, .fd = m->fd, .direct = m->direct,
+		.fua = pc->r->req->flags & VLUN_REQ_FUA, .offset = poff, .length = pc->len,
+		.iov = pc->iov, .iovcnt = pc->iovcnt, .done = prep_write_done, .priv = pr,
+	};
+	int r = vlun_io_submit(p->io, &pc->pio);
+	if (r < 0)
+		prep_finish(pr, r);
+}
+
+static void prep_zero_done(struct vlun_pio *pio, int res)
+{
+	struct prep *pr = pio->priv;
+	if (res < 0)
+		atomic_store(&pr->zero_err, res);
+	if (atomic_fetch_sub(&pr->zeros_left, 1) != 1)
+		return;
+	int err = atomic_load(&pr->zero_err);
+	if (err < 0)
+		prep_finish(pr, err);
+	else
+		prep_write(pr);
+}
+
+/* Starts preparing a new chunk for piece pc (ctl_lock held). */
+static void prep_start(struct vlun_pool *p, struct vlun_vdisk *vd, struct piece *pc, uint64_t vchunk)
+{
+	uint32_t member;
+	uint64_t psector;
+	int r = vlun_alloc_get(p->alloc, vd->chunk_sectors, vd->chunk_sectors, VLUN_NO_MEMBER, NULL, 0,
+			       &member, &psector);
+	if (r < 0) {
+		if (r == -ENOSPC)
+			vlun_warn("vdisk '%s': no free space for a %llu-byte chunk; write at %llu fails",
+				  vd->name, (unsigned long long)(vd->chunk_sectors << VLUN_SECTOR_SHIFT),
+				  (unsigned long long)(pc->r->req->offset + pc->boff));
+		piece_end_status(pc, r == -ENOSPC ? VLUN_E_NOSPACE : VLUN_E_HW);
+		return;
+	}
+	struct prep *pr = calloc(1, sizeof(*pr));
+	if (!pr) {
+		vlun_alloc_free(p->alloc, member, psector, vd->chunk_sectors);
+		p->frees_pending = true;
+		piece_end_status(pc, VLUN_E_NOMEM);
+		return;
+	}
+	pr->vd = vd;
+	pr->vchunk = vchunk;
+	pr->member = member;
+	pr->psector = psector;
+	pr->first = pc;
+	pr->next = vd->preps;
+	vd->preps = pr;
+
+	/* Zero what the write does not cover: [chunk, start) and [end, chunk end). */
+	uint64_t start = pc->r->req->offset / VLUN_SECTOR_SIZE + pc->boff / VLUN_SECTOR_SIZE;
+	uint64_t end = start + pc->len / VLUN_SECTOR_SIZE;
+	uint64_t cend = vchunk + vd->chunk_sectors;
+	const struct pool_member *m = &p->members[member];
+	int nz = 0;
+	uint64_t zs[2], zl[2];
+	if (start > vchunk) {
+		zs[nz] = psector;
+		zl[nz++] = start - vchunk;
+	}
+	if (end < cend) {
+		zs[nz] = psector + (end - vchunk);
+		zl[nz++] = cend - end;
+	}
+	if (nz == 0) {
+		prep_write(pr);
+		return;
+	}
+	atomic_store(&pr->zeros_left, nz);
+	for (int i = 0; i < nz; i++) {
+		pr->zpio[i] = (struct vlun_pio){
+			.op = VLUN_PIO_ZERO, .fd = m->fd, .direct = m->direct,
+			.offset = zs[i] << VLUN_SECTOR_SHIFT, .length = zl[i] << VLUN_SECTOR_SHIFT,
+			.done = prep_zero_done, .priv = pr,
+		};
+		r = vlun_io_submit(p->io, &pr->zpio[i]);
+		if (r < 0)
+			prep_zero_done(&pr->zpio[i], r);
+	}
+}
+
+/* The chunk is written: publish it (ctl_lock held). */
+static void prep_install(struct vlun_pool *p, struct prep *pr)
+{
+	struct vlun_vdisk *vd = pr->vd;
+	struct piece *first = pr->first;
+	int res = pr->res;
+	prep_unlink(vd, pr);
+	if (res == 0) {
+		struct vlun_extent e = {
+			.vsector = pr->vchunk, .nsectors = vd->chunk_sectors, .psector = pr->psector,
+			.alt_psector = 0, .member = pr->member, .alt_member = VLUN_NO_MEMBER,
+			.flags = 0, .dirty_id = 0,
+		};
+		res = vlun_map_set(vd->map, pr->vchunk, vd->chunk_sectors, &e, 1);
+		if (res == 0) {
+			res = pool_record_change_locked(p, vd->id, pr->vchunk, vd->chunk_sectors, &e, 1);
+			if (res < 0) {
+				/* The map points at the chunk but the description
+				 * does not: put the map back. */
+				struct vlun_extent inv = e;
+				inv.member = VLUN_NO_MEMBER;
+				inv.psector = 0;
+				inv.flags = VLUN_EXT_INVALID;
+				vlun_map_set(vd->map, pr->vchunk, vd->chunk_sectors, &inv, 1);
+			}
+		}
+		if (res < 0)
+			vlun_err("vdisk '%s': cannot publish the chunk at sector %llu: %s", vd->name,
+				 (unsigned long long)pr->vchunk, strerror(-res));
+	}
+	if (res < 0) {
+		vlun_alloc_free(p->alloc, pr->member, pr->psector, vd->chunk_sectors);
+		p->frees_pending = true;
+	}
+	piece_end(first, res);
+	redispatch_list(pr->waiters);
+	free(pr);
+	kick_parked(vd);
+}
+
+/* A write piece that needs the controller (ctl_lock held). */
+static void fault_run(struct vlun_pool *p, struct piece *pc)
+{
+	struct vreq *r = pc->r;
+	struct vlun_vdisk *vd = r->vd;
+	uint64_t vs = r->req->offset / VLUN_SECTOR_SIZE + pc->boff / VLUN_SECTOR_SIZE;
+	uint64_t ns = pc->len / VLUN_SECTOR_SIZE;
+	struct vlun_extent ext[LOOKUP_BATCH];
+	uint64_t done = 0;
+
+	while (done < ns) {
+		int n = vlun_map_lookup(vd->map, vs + done, ns - done, ext, LOOKUP_BATCH);
+		if (n == -ENOBUFS)
+			n = LOOKUP_BATCH;
+		if (n < 0) {
+			struct piece *rest = piece_new(r, pc->boff + done * VLUN_SECTOR_SIZE,
+						       (ns - done) * VLUN_SECTOR_SIZE, false);
+			if (rest)
+				piece_end_status(rest, n == -ERANGE ? VLUN_E_RANGE : VLUN_E_HW);
+			else
+				vreq_fail(r, VLUN_E_NOMEM, pc->boff);
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			const struct vlun_extent *e = &ext[i];
+			bool unbacked = e->member == VLUN_NO_MEMBER;
+			if (!(e->flags & (VLUN_EXT_INVALID | VLUN_EXT_NO_WRITE | VLUN_EXT_ZERO | VLUN_EXT_ERROR))) {
+				/* Changed meanwhile: a normal write now. */
+				dispatch(r, (e->vsector - vs) * VLUN_SECTOR_SIZE + pc->boff,
+					 e->nsectors * VLUN_SECTOR_SIZE);
+				continue;
+			}
+			if (e->flags & VLUN_EXT_ERROR) {
+				vreq_fail(r, VLUN_E_WRITE, pc->boff + (e->vsector - vs) * VLUN_SECTOR_SIZE);
+				continue;
+			}
+			if ((e->flags & VLUN_EXT_NO_WRITE) && !unbacked) {
+				struct piece *w = piece_new(r, pc->boff + (e->vsector - vs) * VLUN_SECTOR_SIZE,
+							    e->nsectors * VLUN_SECTOR_SIZE, true);
+				if (!w) {
+					vreq_fail(r, VLUN_E_NOMEM, pc->boff);
+					continue;
+				}
+				w->next = vd->parked;
+				vd->parked = w;
+				continue;
+			}
+			if (!unbacked || vd->chunk_sectors == 0 || vd->layout != VLUN_LAYOUT_THIN) {
+				vlun_err("vdisk '%s': write to an extent at sector %llu with flags 0x%x that "
+					 "this version cannot fill", vd->name, (unsigned long long)e->vsector,
+					 e->flags);
+				vreq_fail(r, VLUN_E_HW, pc->boff + (e->vsector - vs) * VLUN_SECTOR_SIZE);
+				continue;
+			}
+			/* Thin allocation, chunk by chunk. */
+			uint64_t s = e->vsector, end = e->vsector + e->nsectors;
+			while (s < end) {
+				uint64_t vchunk = s - s % vd->chunk_sectors;
+				uint64_t ce = VLUN_MIN(end, vchunk + vd->chunk_sectors);
+				struct piece *w = piece_new(r, pc->boff + (s - vs) * VLUN_SECTOR_SIZE,
+							    (ce - s) * VLUN_SECTOR_SIZE, true);
+				if (!w) {
+					vreq_fail(r, VLUN_E_NOMEM, pc->boff + (s - vs) * VLUN_SECTOR_SIZE);
+				} else {
+					struct prep *pr = prep_find(vd, vchunk);
+					if (pr) {
+						w->next = pr->waiters;
+						pr->waiters = w;
+					} else {
+						prep_start(p, vd, w, vchunk);
+					}
+				}
+				s = ce;
+			}
+		}
+		done = ext[n - 1].vsector + ext[n - 1].nsectors - vs;
+	}
+	piece_end(pc, 0);
+}
+
+/* UNMAP / WRITE_ZEROES on a thin disk (ctl_lock held): whole chunks go
+ * back to the pool, partial chunks that are allocated are zeroed. */
+static void unmap_run(struct vlun_pool *p, struct piece *pc)
+{
+	struct vreq *r = pc->r;
+	struct vlun_vdisk *vd = r->vd;
+	uint64_t cs = vd->chunk_sectors;
+	uint64_t vs = r->req->offset / VLUN_SECTOR_SIZE + pc->boff / VLUN_SECTOR_SIZE;
+	uint64_t ve = vs + pc->len / VLUN_SECTOR_SIZE;
+	uint64_t a = VLUN_ALIGN_UP(vs, cs), b = ve - ve % cs;
+	struct vlun_extent ext[LOOKUP_BATCH];
+
+	/* Partial chunks at either end: zero what is allocated. */
+	uint64_t part[2][2];
+	int np = 0;
+	if (a > b) { /* inside one chunk */
+		part[np][0] = vs;
+		part[np++][1] = ve;
+	} else {
+		if (vs < a)
+			part[np][0] = vs, part[np++][1] = a;
+		if (b < ve && b >= a)
+			part[np][0] = b, part[np++][1] = ve;
+	}
+	unsigned side = pool_io_enter(p);
+	for (int k = 0; k < np; k++) {
+		uint64_t s = part[k][0];
+		while (s < part[k][1]) {
+			int n = vlun_map_lookup(vd->map, s, part[k][1] - s, ext, LOOKUP_BATCH);
+			if (n == -ENOBUFS)
+				n = LOOKUP_BATCH;
+			if (n <= 0)
+				break;
+			for (int i = 0; i < n; i++) {
+				const struct vlun_extent *e = &ext[i];
+				if (e->member == VLUN_NO_MEMBER || (e->flags & (VLUN_EXT_INVALID | VLUN_EXT_ZERO)))
+					continue;
+				if (e->flags & VLUN_EXT_ERROR) {
+					vreq_fail(r, VLUN_E_WRITE, (e->vsector - vs) * VLUN_SECTOR_SIZE + pc->boff);
+					continue;
+				}
+				struct piece *z = piece_new(r, pc->boff + (e->vsector - vs) * VLUN_SECTOR_SIZE,
+							    e->nsectors * VLUN_SECTOR_SIZE, false);
+				if (!z) {
+					vreq_fail(r, VLUN_E_NOMEM, pc->boff);
+					continue;
+				}
+				z->side = side;
+				z->counted = true;
+				pool_io_enter_side(p, side);
+				piece_submit(z, &p->members[e->member], VLUN_PIO_ZERO,
+					     e->psector << VLUN_SECTOR_SHIFT);
+			}
+			s = ext[n - 1].vsector + ext[n - 1].nsectors;
+		}
+	}
+	pool_io_exit(p, side);
+
+	/* Whole chunks: free what is allocated, one map change for the run. */
+	if (a < b) {
+		bool any = false;
+		uint64_t s = a;
+		while (s < b) {
+			int n = vlun_map_lookup(vd->map, s, b - s, ext, LOOKUP_BATCH);
+			if (n == -ENOBUFS)
+				n = LOOKUP_BATCH;
+			if (n <= 0)
+				break;
+			for (int i = 0; i < n; i++) {
+				const struct vlun_extent *e = &ext[i];
+				if (e->member != VLUN_NO_MEMBER && !(e->flags & VLUN_EXT_INVALID)) {
+					vlun_alloc_free(p->alloc, e->member, e->psector, e->nsectors);
+					any = true;
+				}
+				if (e->flags & VLUN_EXT_ALT_EXISTS && e->alt_member != VLUN_NO_MEMBER) {
+					vlun_alloc_free(p->alloc, e->alt_member, e->alt_psector, e->nsectors);
+					any = true;
+				}
+			}
+			s = ext[n - 1].vsector + ext[n - 1].nsectors;
+		}
+		if (any) {
+			struct vlun_extent inv = {
+				.vsector = a, .nsectors = b - a, .member = VLUN_NO_MEMBER,
+				.alt_member = VLUN_NO_MEMBER, .flags = VLUN_EXT_INVALID,
+			};
+			int rr = vlun_map_set(vd->map, a, b - a, &inv, 1);
+			if (rr == 0)
+				rr = pool_record_change_locked(p, vd->id, a, b - a, &inv, 1);
+			if (rr < 0) {
+				vlun_err("vdisk '%s': unmap of sectors %llu..%llu failed: %s", vd->name,
+					 (unsigned long long)a, (unsigned long long)b, strerror(-rr));
+				vreq_fail(r, VLUN_E_HW, pc->boff);
+			}
+			p->frees_pending = true;
+			atomic_store(&r->via_ctl, true);
+			kick_parked(vd);
+		}
+	}
+	piece_end(pc, 0);
+}
+
+void vdisk_ctl_run_locked(struct vlun_pool *p, struct ctl_work *w)
+{
+	switch (w->kind) {
+	case CTL_FAULT:
+		fault_run(p, w->arg);
+		break;
+	case CTL_UNMAP:
+		unmap_run(p, w->arg);
+		break;
+	case CTL_INSTALL:
+		prep_install(p, w->arg);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ------------------------------------------------------------ fast path */
+
+static void to_ctl(struct vreq *r, uint64_t boff, uint64_t len, enum ctl_work_kind kind, bool data)
+{
+	struct piece *pc = piece_new(r, boff, len, data);
+	if (!pc) {
+		vreq_fail(r, VLUN_E_NOMEM, boff);
+		return;
+	}
+	atomic_store(&r->via_ctl, true);
+	pc->w.kind = kind;
+	pc->w.arg = pc;
+	pool_ctl_queue(r->vd->pool, &pc->w);
+}
+
+/* Splits [boff, boff+len) of a READ / WRITE / WRITE_ZEROES (non-thin)
+ * request along the map and submits the pieces. */
+static void dispatch(struct vreq *r, uint64_t boff, uint64_t len)
+{
+	struct vlun_vdisk *vd = r->vd;
+	struct vlun_pool *p = vd->pool;
+	const struct vlun_req *q = r->req;
+	uint64_t vs = q->offset / VLUN_SECTOR_SIZE + boff / VLUN_SECTOR_SIZE;
+	uint64_t ns = len / VLUN_SECTOR_SIZE;
+	struct vlun_extent ext[LOOKUP_BATCH];
+	uint64_t done = 0;
+
+	unsigned side = pool_io_enter(p);
+	while (done < ns) {
+		int n = vlun_map_lookup(vd->map, vs + done, ns - done, ext, LOOKUP_BATCH);
+		if (n == -ENOBUFS)
+			n = LOOKUP_BATCH;
+		if (n <= 0) {
+			vreq_fail(r, n == -ERANGE ? VLUN_E_RANGE : VLUN_E_HW, boff + done * VLUN_SECTOR_SIZE);
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			const struct vlun_extent *e = &ext[i];
+			uint64_t eoff = boff + (e->vsector - vs) * VLUN_SECTOR_SIZE;
+			uint64_t elen = e->nsectors * VLUN_SECTOR_SIZE;
+			bool unbacked = e->member == VLUN_NO_MEMBER || (e->flags & VLUN_EXT_INVALID);
+
+			if (e->flags & VLUN_EXT_ERROR) {
+				vreq_fail(r, q->op == VLUN_OP_READ ? VLUN_E_READ : VLUN_E_WRITE, eoff);
+				continue;
+			}
+			if (q->op == VLUN_OP_READ) {
+				if (unbacked || (e->flags & VLUN_EXT_ZERO)) {
+					/* zeros without I/O */
+					struct piece *pc = piece_new(r, eoff, elen, true);
+					if (!pc) {
+						vreq_fail(r, VLUN_E_NOMEM, eoff);
+						continue;
+					}
+					piece_zero_fill(pc);
+					piece_end(pc, 0);
+					continue;
+				}
+			} else if (q->op == VLUN_OP_WRITE) {
+				if (unbacked || (e->flags & (VLUN_EXT_NO_WRITE | VLUN_EXT_ZERO))) {
+					to_ctl(r, eoff, elen, CTL_FAULT, true);
+					continue;
+				}
+			} else { /* WRITE_ZEROES, not thin */
+				if (unbacked || (e->flags & VLUN_EXT_ZERO))
+					continue;
+				if (e->flags & VLUN_EXT_NO_WRITE) {
+					vreq_fail(r, VLUN_E_HW, eoff);
+					continue;
+				}
+			}
+			struct piece *pc = piece_new(r, eoff, elen, q->op != VLUN_OP_WRITE_ZEROES);
+			if (!pc) {
+				vreq_fail(r, VLUN_E_NOMEM, eoff);
+				continue;
+			}
+			pc->side = side;
+			pc->counted = true;
+			pool_io_enter_side(p, side);
+			uint32_t op = q->op == VLUN_OP_READ ? VLUN_PIO_READ
+				      : q->op == VLUN_OP_WRITE ? VLUN_PIO_WRITE : VLUN_PIO_ZERO;
+			piece_submit(pc, &p->members[e->member], op, e->psector << VLUN_SECTOR_SHIFT);
+		}
+		done = ext[n - 1].vsector + ext[n - 1].nsectors - vs;
+	}
+	pool_io_exit(p, side);
+}
+
+static void flush_commit_done(void *arg, int res)
+{
+	struct piece *pc = arg;
+	if (res < 0)
+		vlun_err("vdisk '%s': flush could not make the metadata durable: %s", pc->r->vd->name,
+			 strerror(-res));
+	piece_end(pc, res);
+}
+
+static void flush_start(struct vreq *r)
+{
+	struct vlun_pool *p = r->vd->pool;
+	if (atomic_load(&p->meta_dirty) > 0) {
+		/* Allocations not durable yet: the controller fsyncs every
+		 * member and commits, shared with other flushes. */
+		struct piece *pc = piece_new(r, 0, 0, false);
+		if (!pc) {
+			vreq_fail(r, VLUN_E_NOMEM, 0);
+			return;
+		}
+		pc->w.kind = CTL_COMMIT;
+		pc->w.fn = flush_commit_done;
+		pc->w.arg = pc;
+		pool_ctl_queue(p, &pc->w);
+		return;
+	}
+	for (uint32_t m = 0; m < p->nmembers; m++) {
+		if (!p->members[m].dev)
+			continue;
+		struct piece *pc = piece_new(r, 0, 0, false);
+		if (!pc) {
+			vreq_fail(r, VLUN_E_NOMEM, 0);
+			continue;
+		}
+		piece_submit(pc, &p->members[m], VLUN_PIO_FSYNC, 0);
+	}
+}
+
+VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)
+{
+	if (!vd || !req || !req->done || req->op > VLUN_OP_WRITE_ZEROES)
+		return -EINVAL;
+	bool data = req->op == VLUN_OP_READ || req->op == VLUN_OP_WRITE;
+	if (req->op != VLUN_OP_FLUSH) {
+		if (req->offset % VLUN_SECTOR_SIZE || req->length % VLUN_SECTOR_SIZE)
+			return -EINVAL;
+		if (data && req->length > 0 &&
+		    (!req->iov || req->iovcnt <= 0 || iov_len_total(req->iov, req->iovcnt) < req->length))
+			return -EINVAL;
+	}
+
+	struct vreq *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->req = req;
+	r->vd = vd;
+	atomic_init(&r->refs, 1);
+	req->err_offset = 0;
+	pthread_mutex_lock(&vd->lock);
+	vd->inflight++;
+	pthread_mutex_unlock(&vd->lock);
+
+	uint64_t size = vlun_map_size(vd->map) << VLUN_SECTOR_SHIFT;
+	bool writes = req->op != VLUN_OP_READ && req->op != VLUN_OP_FLUSH;
+	if (req->op != VLUN_OP_FLUSH && (req->offset > size || req->length > size - req->offset)) {
+		vreq_fail(r, VLUN_E_RANGE, 0);
+	} else if (writes && vd->readonly) {
+		vreq_fail(r, VLUN_E_READONLY, 0);
+	} else if (req->op == VLUN_OP_FLUSH) {
+		flush_start(r);
+	} else if (req->length == 0) {
+		/* nothing to do */
+	} else if (req->op == VLUN_OP_UNMAP || req->op == VLUN_OP_WRITE_ZEROES) {
+		if (vd->layout == VLUN_LAYOUT_THIN)
+			to_ctl(r, 0, req->length, CTL_UNMAP, false);
+		else if (req->op == VLUN_OP_WRITE_ZEROES)
+			dispatch(r, 0, req->length);
+		/* UNMAP on a fully provisioned disk: nothing to give back */
+	} else {
+		dispatch(r, 0, req->length);
+	}
+
+	/* Drop the submit reference; if everything is already done, the
+	 * completion must still not run inside submit. */
+	if (atomic_fetch_sub(&r->refs, 1) != 1)
+		return 0;
+	atomic_store(&r->refs, 1);
+	if (r->status == VLUN_OK && req->op == VLUN_OP_WRITE && (req->flags & VLUN_REQ_FUA) &&
+	    atomic_load(&r->via_ctl)) {
+		vreq_put(r); /* queues the commit */
+		return 0;
+	}
+	int rr = vlun_io_defer(vd->pool->io, vreq_finish_deferred, r);
+	if (rr < 0) {
+		free(r);
+		pthread_mutex_lock(&vd->lock);
+		if (--vd->inflight == 0)
+			pthread_cond_broadcast(&vd->idle);
+		pthread_mutex_unlock(&vd->lock);
+		return rr;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ open/close */
+
+uint32_t vdisk_id_of(const struct vlun_vdisk *vd)
+{
+	return vd->id;
+}
+
+struct vlun_map *vdisk_map_of(const struct vlun_vdisk *vd)
+{
+	return vd->map;
+}
+
+bool vdisk_busy(const struct vlun_vdisk *vd)
+{
+	return vd->inflight > 0;
+}
+
+VLUN_EXPORT int vlun_vdisk_open(struct vlun_pool *p, const char *name, unsigned flags,
+				struct vlun_vdisk **ret, char **ret_reason)
+{
+	if (!p || !name || !ret)
+		return -EINVAL;
+	pthread_mutex_lock(&p->ctl_lock);
+	int r;
+	struct vlun_vdisk *vd = NULL;
+	struct vlun_vdisk_desc *d = pool_find_vdisk_locked(p, name);
+	if (!d) {
+		vlun_set_reason(ret_reason, "pool '%s' has no virtual disk '%s'", p->desc->name, name);
+		r = -ENOENT;
+		goto out;
+	}
+	for (size_t i = 0; i < p->nopen; i++)
+		if (p->open[i]->id == d->id) {
+			vlun_set_reason(ret_reason, "virtual disk '%s' is already open in this process", name);
+			r = -EBUSY;
+			goto out;
+		}
+	struct vlun_vdisk **no = realloc(p->open, (p->nopen + 1) * sizeof(*no));
+	if (no)
+		p->open = no;
+	vd = calloc(1, sizeof(*vd));
+	if (!vd || !no) {
+		r = -ENOMEM;
+		goto out;
+	}
+	vd->pool = p;
+	vd->id = d->id;
+	snprintf(vd->name, sizeof(vd->name), "%s", d->name);
+	vd->layout = d->layout;
+	vd->chunk_sectors = d->chunk_sectors;
+	vd->readonly = (flags & VLUN_OPEN_RDONLY) || (p->flags & VLUN_OPEN_RDONLY);
+	pthread_mutex_init(&vd->lock, NULL);
+	pthread_cond_init(&vd->idle, NULL);
+	r = vlun_map_new(d->extents, d->nextents, d->size_sectors, &vd->map);
+	if (r < 0) {
+		vlun_set_reason(ret_reason, "cannot build the map of '%s': %s", name, strerror(-r));
+		goto out;
+	}
+	r = pool_start_locked(p);
+	if (r < 0) {
+		vlun_set_reason(ret_reason, "cannot start the I/O engine for '%s': %s", name, strerror(-r));
+		goto out;
+	}
+	p->open[p->nopen++] = vd;
+	*ret = vd;
+	vd = NULL;
+	r = 0;
+out:
+	pthread_mutex_unlock(&p->ctl_lock);
+	if (vd) {
+		vlun_map_free(vd->map);
+		free(vd);
+	}
+	return r;
+}
+
+VLUN_EXPORT void vlun_vdisk_close(struct vlun_vdisk *vd)
+{
+	if (!vd)
+		return;
+	pthread_mutex_lock(&vd->lock);
+	while (vd->inflight > 0)
+		pthread_cond_wait(&vd->idle, &vd->lock);
+	pthread_mutex_unlock(&vd->lock);
+
+	struct vlun_pool *p = vd->pool;
+	pthread_mutex_lock(&p->ctl_lock);
+	for (size_t i = 0; i < p->nopen; i++)
+		if (p->open[i] == vd) {
+			p->open[i] = p->open[--p->nopen];
+			break;
+		}
+	/* NO_WRITE waiters cannot be left behind: nothing is in flight. */
+	pthread_mutex_unlock(&p->ctl_lock);
+	vlun_map_free(vd->map);
+	pthread_mutex_destroy(&vd->lock);
+	pthread_cond_destroy(&vd->idle);
+	free(vd);
+}
+
+VLUN_EXPORT uint64_t vlun_vdisk_size(const struct vlun_vdisk *vd)
+{
+	return vd ? vlun_map_size(vd->map) << VLUN_SECTOR_SHIFT : 0;
+}
+
+VLUN_EXPORT uint32_t vlun_vdisk_layout(const struct vlun_vdisk *vd)
+{
+	return vd ? vd->layout : 0;
+}
+
+VLUN_EXPORT uint64_t vlun_vdisk_chunk_bytes(const struct vlun_vdisk *vd)
+{
+	return vd && vd->layout != VLUN_LAYOUT_LINEAR ? vd->chunk_sectors << VLUN_SECTOR_SHIFT : 0;
+}
+
+VLUN_EXPORT int vlun_vdisk_lba_status(struct vlun_vdisk *vd, uint64_t offset, uint64_t max_len,
+				      bool *ret_mapped, uint64_t *ret_len)
+{
+	if (!vd || !ret_mapped || !ret_len || offset % VLUN_SECTOR_SIZE)
+		return -EINVAL;
+	uint64_t size = vlun_map_size(vd->map);
+	uint64_t s = offset >> VLUN_SECTOR_SHIFT;
+	if (s >= size)
+		return -ERANGE;
+	uint64_t want = max_len >> VLUN_SECTOR_SHIFT;
+	if (want == 0 || want > size - s)
+		want = size - s;
+	struct vlun_extent ext[LOOKUP_BATCH];
+	bool mapped = false, first = true;
+	uint64_t run = 0;
+	while (run < want) {
+		int n = vlun_map_lookup(vd->map, s + run, want - run, ext, LOOKUP_BATCH);
+		if (n == -ENOBUFS)
+			n = LOOKUP_BATCH;
+		if (n <= 0)
+			return n == 0 ? -EIO : n;
+		for (int i = 0; i < n; i++) {
+			bool m = !(ext[i].flags & (VLUN_EXT_INVALID | VLUN_EXT_ZERO)) &&
+				 ext[i].member != VLUN_NO_MEMBER;
+			if (first) {
+				mapped = m;
+				first = false;
+			} else if (m != mapped) {
+				goto done;
+			}
+			run += ext[i].nsectors;
+		}
+	}
+done:
+	*ret_mapped = mapped;
+	*ret_len = VLUN_MIN(run, want) << VLUN_SECTOR_SHIFT;
+	return 0;
+}
