@@ -90,23 +90,18 @@ struct et_sreq {
 	struct iovec iov;
 	struct et_waiter w;
 	int st;
-	pthread_t submitter;
-	bool inside_submit;
-	bool in_submit_flag;
 };
 
 static inline void et_sreq_done(struct vlun_req *req, enum vlun_status st)
 {
 	struct et_sreq *s = req->priv;
 	s->st = (int)st;
-	if (s->in_submit_flag)
-		s->inside_submit = true;
 	et_waiter_signal(&s->w);
 }
 
 /* One request, waited for. Returns the vlun_status, or a negative errno
- * from submit. Asserts that done() ran on another thread than ours and
- * not inside submit. */
+ * from submit. Asserts that done() ran on another thread than ours (so
+ * never inside submit). */
 static inline int et_io(struct vlun_vdisk *vd, uint32_t op, uint32_t flags, uint64_t off, uint64_t len,
 			void *buf, uint64_t *ret_err_offset)
 {
@@ -123,13 +118,10 @@ static inline int et_io(struct vlun_vdisk *vd, uint32_t op, uint32_t flags, uint
 	s.req.iovcnt = buf ? 1 : 0;
 	s.req.done = et_sreq_done;
 	s.req.priv = &s;
-	s.in_submit_flag = true;
 	int r = vlun_vdisk_submit(vd, &s.req);
-	s.in_submit_flag = false;
 	if (r < 0)
 		return r;
 	et_waiter_wait(&s.w, 1);
-	assert_false(s.inside_submit);
 	assert_false(pthread_equal(s.w.thread_seen, pthread_self()));
 	if (ret_err_offset)
 		*ret_err_offset = s.req.err_offset;
