@@ -129,10 +129,12 @@ int vlun_pool_desc_validate(const struct vlun_pool_desc *d, char *why, size_t wh
 
 /* ----------------------------------------------------------- utilities */
 
-/* "10G", "512M", "4096", "1.5T", "64k", "1s" not accepted: units are
- * B, K/KiB, M/MiB, G/GiB, T/TiB, P/PiB (binary, case-insensitive), plus an
- * optional "s" suffix for 512-byte sectors ("2048s"). Strict: no junk, no
- * overflow, no negative numbers. */
+/* Accepted: "4096", "4096B", "2048s" (512-byte sectors), "64k", "10G",
+ * "1.5T", "512MiB". Binary units K M G T P E, case-insensitive, with an
+ * optional "i" and/or "B" ("KB" = "KiB" = 1024). A fraction must give a
+ * whole number of bytes ("1.5K" ok, "1.1K" refused); no fraction with
+ * bytes or sectors. Strict: no sign, spaces or junk; -EINVAL malformed,
+ * -ERANGE overflow. Grammar at the top of lib/util.c. */
 int vlun_parse_size(const char *s, uint64_t *ret_bytes);
 /* Human-readable binary size ("1.5 GiB"), always NUL-terminated. */
 const char *vlun_format_size(uint64_t bytes, char *buf, size_t len);
@@ -152,9 +154,17 @@ uint32_t vlun_crc32c(uint32_t crc, const void *buf, size_t len); /* crc32c(0,"12
  *   <pool>     where the members are: a directory to scan, a glob, or a
  *              comma-separated list of member paths (absolute paths)
  *   <vdisk>    the virtual disk's name
- *   options    members=<path>,<path>...  (instead of the pool part)
+ *   options    members=<path>,<path>...  (instead of the pool part:
+ *                                          "<vdisk>;members=/a,/b")
  *              ro                         export read-only
  *              wce=0|1                    write cache enabled (default 1)
+ *
+ * A leading "vlun/" (tcmu-runner's subtype prefix) is dropped. The LAST
+ * '/' separates the vdisk name unless a '|' is present. ';' and '|' cannot
+ * appear in paths; each option at most once. A directory pool contributes
+ * its regular files and block devices (not subdirectories, not names
+ * starting with '.'); every item of a comma list may itself be a
+ * directory, a glob or a path. Grammar at the top of lib/cfg.c.
  *
  * Example: cfgstring=/var/lib/vlun/pool0/thin0
  *          cfgstring=/dev/mapper/lun*|thin0  -- '|' may separate a glob from
