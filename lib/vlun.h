@@ -209,7 +209,11 @@ enum vlun_open_flags {
  * reason if members listed in the metadata are missing, if copies of the
  * metadata disagree in a way that cannot be resolved, or if the newest
  * valid copy is corrupt (naming the member and the problem). The newest
- * valid copy wins; stale copies are rewritten on the next commit. */
+ * valid copy wins; stale copies are rewritten on the next commit.
+ * If the paths hold members of several pools, open refuses (-ENOTUNIQ,
+ * listing them) unless one entry of paths is "pool=<name or uuid>", which
+ * selects that pool. Opening a pool already open in this process returns
+ * the same object with one more reference (close once per open). */
 int vlun_pool_open(char *const *paths, size_t n, unsigned flags, struct vlun_pool **ret,
 		   char **ret_reason);
 void vlun_pool_close(struct vlun_pool *p);
