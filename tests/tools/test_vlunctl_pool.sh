@@ -46,13 +46,13 @@ json 'd["name"] == "p0"'
 out_has '^Pool: +p0$'
 
 # an existing label is not overwritten without --force
-vc 6 pool create p1 "$P/m0" "$P/m1" "$P/m2"
+vc 6 pool create p1 "$P/m0" "$P/m1" "$P/m2" --meta-size 4M
 err_has "cannot create pool 'p1': .*--force"
 vc 0 pool show "$P" --json
 json 'd["name"] == "p0"'
 # one labelled member among new ones is enough to refuse
 mkmembers "$T/new" 1 64M
-vc 6 pool create p1 "$T/new/m0" "$P/m1"
+vc 6 pool create p1 "$T/new/m0" "$P/m1" --meta-size 4M
 err_has '--force'
 vc 0 pool show "$P" --json
 json 'd["name"] == "p0" and len(d["members"]) == 3'
@@ -61,7 +61,7 @@ json 'd["name"] == "p0" and len(d["members"]) == 3'
 Q=$T/q
 mkmembers "$Q" 2 64M
 vc 0 pool create q0 "$Q/m0" "$Q/m1" --meta-size 4M
-vc 6 pool create q1 "$Q/m0" "$Q/m1"
+vc 6 pool create q1 "$Q/m0" "$Q/m1" --meta-size 4M
 vc 0 pool create q1 "$Q/m0" "$Q/m1" --meta-size 4M --force
 out_has "created pool 'q1'"
 vc 0 pool show "$Q" --json

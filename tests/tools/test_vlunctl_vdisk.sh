@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 P=$T/pool
-mkmembers "$P" 3 64M
+mkmembers "$P" 3 96M
 vc 0 pool create p0 "$P/m0" "$P/m1" "$P/m2" --meta-size 4M
 
 # the map of a vdisk is sorted, contiguous, covers the size, and its
@@ -15,7 +15,27 @@ vc 0 pool show "$P" --json
 cp "$T/out" "$T/pool.json"
 MAPOK=${MAPOK//MEMBERS/json.load(open(\"$T/pool.json\"))[\"members\"]}
 
-# ---- linear: larger than one member, so it spans two
+# ---- striped first (it needs the same free space on every member)
+# 64K stripes over 3 members, round robin
+vc 0 vdisk create -p "$P" st0 --size 12M --striped --stripe-size 64K --width 3
+out_has "^created vdisk 'st0' in pool 'p0': striped, 12 MiB \(64 KiB stripes over 3 members\)$"
+vc 0 vdisk show "$P" st0 --json
+json 'd["layout"] == "striped" and d["stripe_bytes"] == 65536 and d["stripe_width"] == 3 and d["chunk_bytes"] == 0'
+json 'd["size_bytes"] == 12 << 20 and d["allocated_bytes"] == 12 << 20'
+json "$MAPOK"
+# consecutive 64K stripes rotate over three different members
+json '(lambda e: len(e) >= 6 and len(set(x["member"] for x in e[:3])) == 3 and all(e[i]["member"] == e[i % 3]["member"] for i in range(len(e))))([x for x in d["extents"] for _ in range(x["nsectors"] // 128)])'
+json 'all(x["nsectors"] % 128 == 0 for x in d["extents"])'
+vc 0 vdisk show "$P" st0
+out_has '^Layout: +striped, 64 KiB stripes over 3 members$'
+for i in 0 1 2; do out_has " $i \($P/m$i\) "; done
+
+# striped over a subset, default stripe size
+vc 0 vdisk create "$P" st1 --size 4M --striped --members 0,2
+vc 0 vdisk show "$P" st1 --json
+json 'd["stripe_width"] == 2 and set(x["member"] for x in d["extents"]) == {0, 2}'
+
+# ---- linear: larger than the free space of one member, so it spans two
 vc 0 vdisk create "$P" lin0 --size 100M --linear
 out_has "^created vdisk 'lin0' in pool 'p0': linear, 100 MiB$"
 vc 0 vdisk show "$P" lin0 --json
@@ -37,25 +57,6 @@ out_has '^Allocated: +100 MiB of 100 MiB \(100\.0%\)$'
 out_has '^  VIRTUAL +LENGTH +MEMBER +PHYSICAL +FLAGS$'
 out_has "^  0-[0-9]+ +[0-9]+ +[0-9] \($P/m[0-9]\) +[0-9]+-[0-9]+ +-$"
 
-# ---- striped: 64K stripes over 3 members, round robin
-vc 0 vdisk create -p "$P" st0 --size 12M --striped --stripe-size 64K --width 3
-out_has "^created vdisk 'st0' in pool 'p0': striped, 12 MiB \(64 KiB stripes over 3 members\)$"
-vc 0 vdisk show "$P" st0 --json
-json 'd["layout"] == "striped" and d["stripe_bytes"] == 65536 and d["stripe_width"] == 3 and d["chunk_bytes"] == 0'
-json 'd["size_bytes"] == 12 << 20 and d["allocated_bytes"] == 12 << 20'
-json "$MAPOK"
-# consecutive 64K stripes rotate over three different members
-json '(lambda e: len(e) >= 6 and len(set(x["member"] for x in e[:3])) == 3 and all(e[i]["member"] == e[i % 3]["member"] for i in range(len(e))))([x for x in d["extents"] for _ in range(x["nsectors"] // 128)])'
-json 'all(x["nsectors"] % 128 == 0 for x in d["extents"])'
-vc 0 vdisk show "$P" st0
-out_has '^Layout: +striped, 64 KiB stripes over 3 members$'
-for i in 0 1 2; do out_has " $i \($P/m$i\) "; done
-
-# striped over a subset, default stripe size
-vc 0 vdisk create "$P" st1 --size 4M --striped --members 0,2
-vc 0 vdisk show "$P" st1 --json
-json 'd["stripe_width"] == 2 and set(x["member"] for x in d["extents"]) == {0, 2}'
-
 # ---- thin: nothing allocated until written
 vc 0 vdisk create "$P" thin0 --size 1G --thin --chunk 1M
 out_has "^created vdisk 'thin0' in pool 'p0': thin, 1 GiB \(1 MiB chunks\)$"
@@ -76,7 +77,7 @@ if [ -x "$HELPER" ] && "$HELPER" write "$P" thin0 $((5 << 20)) $((2 << 20)) 2>"$
 	json "$MAPOK"
 	json '[ (x["vsector"], x["nsectors"]) for x in d["extents"] if x["member"] is not None ] in ([(10240, 4096)], [(10240, 2048), (12288, 2048)])'
 	vc 0 vdisk show "$P" thin0
-	out_has '^Allocated: +2 MiB of 1 GiB \(0\.1%\), 2 of 1024 chunks$'
+	out_has '^Allocated: +2 MiB of 1 GiB \(0\.2%\), 2 of 1024 chunks$'
 	vc 0 vdisk list "$P" --json
 	json '[v["allocated_bytes"] for v in d["vdisks"] if v["name"] == "thin0"] == [2 << 20]'
 else
