@@ -74,6 +74,7 @@ enum {
 	OPT_HELP = 1u << 12,
 	OPT_VERBOSE = 1u << 13,
 	OPT_VERSION = 1u << 14,
+	OPT_POOL_NAME = 1u << 15,
 };
 #define OPT_GLOBAL (OPT_HELP | OPT_VERBOSE | OPT_VERSION)
 
@@ -89,6 +90,7 @@ enum {
 	LO_MEMBERS,
 	LO_JSON,
 	LO_VERSION,
+	LO_POOL_NAME,
 };
 
 static const struct option long_options[] = {
@@ -107,6 +109,7 @@ static const struct option long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, LO_VERSION },
+	{ "pool-name", required_argument, NULL, LO_POOL_NAME },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -128,6 +131,7 @@ static const char *option_name(unsigned bit)
 	case OPT_HELP: return "--help";
 	case OPT_VERBOSE: return "--verbose";
 	case OPT_VERSION: return "--version";
+	case OPT_POOL_NAME: return "--pool-name";
 	default: return "?";
 	}
 }
@@ -136,6 +140,7 @@ struct args {
 	unsigned seen;          /* OPT_* given */
 	int verbose;
 	const char *pool;       /* -p/--pool */
+	const char *pool_name;  /* --pool-name */
 	const char *meta_size;
 	const char *size;
 	const char *stripe_size;
@@ -251,6 +256,7 @@ static int exit_for_errno(int r)
 	case ERANGE:
 	case ENAMETOOLONG:
 	case E2BIG:
+	case ENOTUNIQ:
 		return EXIT_USAGE;
 	default:
 		return EXIT_FAIL;
@@ -272,6 +278,8 @@ static const char *hint_for_errno(int r)
 		return "Free space in the pool ('vlunctl pool show'), add a member ('vlunctl pool add-member') or ask for less";
 	case EEXIST:
 		return "Choose another name";
+	case ENOTUNIQ:
+		return "The members hold more than one pool; choose one with --pool-name NAME (or its UUID)";
 	case EINVAL:
 	case ERANGE:
 		return "Fix the arguments (see 'vlunctl help')";
@@ -848,6 +856,16 @@ static int expand_spec(struct ctx *c, const char *action)
 		free(reason);
 		return r;
 	}
+	if (c->a->pool_name && c->npaths > 0) {
+		char **np = realloc(c->paths, (c->npaths + 1) * sizeof(*np));
+
+		if (!np)
+			return fail(EXIT_FAIL, strerror(ENOMEM), NULL, "%s", action);
+		c->paths = np;
+		if (asprintf(&c->paths[c->npaths], "pool=%s", c->a->pool_name) < 0)
+			return fail(EXIT_FAIL, strerror(ENOMEM), NULL, "%s", action);
+		c->npaths++;
+	}
 	if (c->npaths == 0)
 		return fail(EXIT_NOTFOUND, "no member files or devices found",
 			    "Give the pool as a directory of members, a glob or a comma-separated list of member paths",
@@ -901,7 +919,7 @@ static int open_pool(struct ctx *c, const char *action)
 
 		if (r == -ENOENT)
 			todo = "Check the pool spec: it must name the members of a pool made by 'vlunctl pool create'";
-		if (code == EXIT_USAGE)
+		if (code == EXIT_USAGE && r != -ENOTUNIQ)
 			code = EXIT_FAIL;
 		r = fail(code, lib_why(reason, r), todo, "%s: opening %s", action, c->pool_label);
 		free(reason);
@@ -1574,6 +1592,8 @@ static const char usage_tail[] =
 "      --chunk SIZE       allocation unit (default 1M)\n"
 "    --members IDX,...    place the vdisk on these member indexes only\n"
 "    --meta-size SIZE     metadata area per member (pool create; default 64M)\n"
+"    --pool-name NAME     when the members hold several pools: the one to use\n"
+"                         (its name or UUID)\n"
 "    -f, --force          allow what destroys data: pool create or add-member\n"
 "                         over a vlun label, vdisk delete, shrinking resize\n"
 "    --json               machine-readable output (read commands)\n"
@@ -1702,6 +1722,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'h': a->seen |= OPT_HELP; break;
 		case 'v': a->seen |= OPT_VERBOSE; a->verbose++; break;
 		case LO_VERSION: a->seen |= OPT_VERSION; break;
+		case LO_POOL_NAME: a->seen |= OPT_POOL_NAME; a->pool_name = optarg; break;
 		case ':':
 			return fail(EXIT_USAGE, "it needs a value", "See 'vlunctl help'", "option '%s'",
 				    argv[optind - 1]);
@@ -1766,7 +1787,7 @@ int main(int argc, char **argv)
 	c.args = a.pos + first;
 	c.nargs = a.npos - first;
 
-	extra = a.seen & ~(cmd->opts | OPT_GLOBAL);
+	extra = a.seen & ~(cmd->opts | OPT_GLOBAL | (cmd->pool_spec ? OPT_POOL_NAME : 0));
 	if (extra) {
 		unsigned bit = extra & -extra;
 

@@ -100,4 +100,23 @@ mkmembers "$T/blank" 2 64M
 vc 3 pool show "$T/blank"
 err_has "cannot show pool"
 
+# two pools among the paths: refused as ambiguous, --pool-name picks one
+mkmembers "$T/two" 2 64M
+vc 0 pool create pa "$T/two/m0" --meta-size 4M
+vc 0 pool create pb "$T/two/m1" --meta-size 4M
+vc 2 pool show "$T/two"
+err_has "'pa'.*'pb'.*--pool-name"
+vc 0 pool show "$T/two" --pool-name pb --json
+json 'd["name"] == "pb" and len(d["members"]) == 1 and d["members"][0]["path"].endswith("/two/m1")'
+vc 0 vdisk create "$T/two" x --size 1M --linear --pool-name pa
+out_has "in pool 'pa'"
+vc 0 vdisk list "$T/two" --pool-name pa --json
+json '[v["name"] for v in d["vdisks"]] == ["x"]'
+vc 0 vdisk list "$T/two" --pool-name pb --json
+json 'd["vdisks"] == []'
+vc 3 pool show "$T/two" --pool-name zz
+err_has "'zz'"
+vc 2 pool create pc "$T/two/m0" --pool-name pa
+err_has 'not an option'
+
 finish
