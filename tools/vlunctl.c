@@ -1047,7 +1047,7 @@ static int cmd_pool_create(struct ctx *c)
 static int cmd_pool_show(struct ctx *c)
 {
 	const struct vlun_pool_desc *d;
-	uint64_t total = 0, free_b = 0;
+	uint64_t total = 0, free_b = 0, provisioned = 0;
 	char uuid[37], s1[32], s2[32], s3[32], s4[32];
 	int r;
 
@@ -1060,6 +1060,8 @@ static int cmd_pool_show(struct ctx *c)
 		return fail(EXIT_FAIL, lib_why(NULL, r), hint_for_errno(r), "cannot show %s: free space",
 			    c->pool_label);
 	vlun_uuid_format(d->uuid, uuid);
+	for (uint32_t i = 0; i < d->nvdisks; i++)
+		provisioned += d->vdisks[i].size_sectors << VLUN_SECTOR_SHIFT;
 
 	if (c->a->seen & OPT_JSON) {
 		json_object *o = json_object_new_object(), *ms = json_object_new_array(),
@@ -1074,6 +1076,7 @@ static int cmd_pool_show(struct ctx *c)
 		json_add_u64(o, "total_bytes", total);
 		json_add_u64(o, "free_bytes", free_b);
 		json_add_u64(o, "used_bytes", total - free_b);
+		json_add_u64(o, "provisioned_bytes", provisioned);
 		for (uint32_t i = 0; i < d->nmembers; i++) {
 			const struct vlun_member_desc *m = &d->members[i];
 			json_object *mo = json_object_new_object();
@@ -1113,6 +1116,9 @@ static int cmd_pool_show(struct ctx *c)
 		printf("Space:      %s total, %s used (%.1f%%), %s free\n", fmt_size(total, s1, sizeof(s1)),
 		       fmt_size(total - free_b, s2, sizeof(s2)), percent(total - free_b, total),
 		       fmt_size(free_b, s3, sizeof(s3)));
+		printf("Vdisk size: %s in %" PRIu32 " vdisk%s (%.0f%% of total%s)\n",
+		       fmt_size(provisioned, s1, sizeof(s1)), d->nvdisks, d->nvdisks == 1 ? "" : "s",
+		       percent(provisioned, total), provisioned > total ? ": thin overcommit" : "");
 		printf("Members:    %" PRIu32 "\n", d->nmembers);
 		printf("  %-5s %-8s %-12s %-12s %-12s %s\n", "INDEX", "STATE", "SIZE", "DATA", "USED", "PATH");
 		for (uint32_t i = 0; i < d->nmembers; i++) {

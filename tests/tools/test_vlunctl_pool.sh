@@ -31,7 +31,8 @@ json 'all(m["data_bytes"] == m["data_sectors"] * 512 and 0 < m["data_bytes"] <= 
 json 'all(m["data_start_sector"] * 512 >= 4 << 20 for m in d["members"])'
 json 'd["total_bytes"] == sum(m["data_bytes"] for m in d["members"])'
 json 'd["vdisks"] == []'
-json 'set(d) == {"name", "uuid", "created", "seq", "generation", "map_epoch", "total_bytes", "free_bytes", "used_bytes", "members", "vdisks"}'
+json 'set(d) == {"name", "uuid", "created", "seq", "generation", "map_epoch", "total_bytes", "free_bytes", "used_bytes", "provisioned_bytes", "members", "vdisks"}'
+json 'd["provisioned_bytes"] == 0'
 
 # the pool spec forms: -p, comma list, glob, relative path
 vc 0 pool show -p "$P"
@@ -89,6 +90,11 @@ out_has "as member 4"
 out_has "not covered by the pool spec"
 vc 0 pool show "$P,$T/out1/m0" --json
 json 'len(d["members"]) == 5'
+# without that member the pool is incomplete: not found, naming the member
+vc 3 pool show "$P"
+err_has "member 4 .*$T/out1/m0.* missing"
+vc 3 vdisk create "$P" v --size 1M --linear
+err_has "cannot create vdisk 'v': .*missing"
 # a member labelled for another pool needs --force
 vc 6 pool add-member "$P,$T/out1/m0" "$R/m0"
 err_has '--force'

@@ -97,6 +97,9 @@ json 'all(set(v) == {"name", "id", "uuid", "layout", "size_bytes", "size_sectors
 vc 0 pool show "$P" --json
 json 'd["used_bytes"] == sum(v["allocated_bytes"] for v in d["vdisks"]) and d["free_bytes"] == d["total_bytes"] - d["used_bytes"]'
 json 'sum(m["used_sectors"] for m in d["members"]) * 512 == d["used_bytes"]'
+json 'd["provisioned_bytes"] == (100 << 20) + (12 << 20) + (4 << 20) + (1 << 30)'
+vc 0 pool show "$P"
+out_has '^Vdisk size: 1\.1 GiB in 4 vdisks \([0-9]+% of total: thin overcommit\)$'
 
 # ---- errors
 vc 7 vdisk create "$P" lin0 --size 1M --linear
