@@ -658,7 +658,7 @@ static int find_backstores(char *const *paths, size_t n, char *buf, size_t len)
 			}
 			if (match) {
 				off += snprintf(buf + off, off < len ? len - off : 0,
-						"%sbackstore '%s' of vdisk '%s'", found ? ", " : "; ",
+						"%sbackstore '%s' of vdisk '%s'", found ? ", " : "",
 						dv->d_name, cfg.vdisk ? cfg.vdisk : "?");
 				found++;
 			}
@@ -734,7 +734,7 @@ out:
  * message, 0 if the pool is free, another exit code on error. */
 static int refuse_if_in_use(struct ctx *c, char *const *paths, size_t n, const char *action)
 {
-	char holder[2 * PATH_MAX], comm[64] = "";
+	char holder[2 * PATH_MAX], backstores[PATH_MAX], comm[64] = "";
 	int pid = 0, r, nbs;
 	bool runner;
 
@@ -762,17 +762,17 @@ static int refuse_if_in_use(struct ctx *c, char *const *paths, size_t n, const c
 		}
 	}
 	runner = strcmp(comm, "tcmu-runner") == 0;
+	backstores[0] = '\0';
+	nbs = find_backstores(paths, n, backstores, sizeof(backstores));
 	if (pid > 0)
-		snprintf(holder, sizeof(holder), "%s is open in %s%s%s (pid %d", c->pool_label,
+		snprintf(holder, sizeof(holder), "%s is open in %s%s%s (pid %d%s%s)", c->pool_label,
 			 runner ? "tcmu-runner" : "process '", runner ? "" : (comm[0] ? comm : "?"),
-			 runner ? "" : "'", pid);
+			 runner ? "" : "'", pid, nbs ? "; " : "", backstores);
+	else if (nbs > 0)
+		/* a vlun backstore on these members: the runner holds them */
+		snprintf(holder, sizeof(holder), "%s is open in tcmu-runner (%s)", c->pool_label, backstores);
 	else
-		snprintf(holder, sizeof(holder), "%s is open in another process (", c->pool_label);
-	nbs = find_backstores(paths, n, holder, sizeof(holder));
-	if (pid > 0 || nbs > 0)
-		strncat(holder, ")", sizeof(holder) - strlen(holder) - 1);
-	else
-		holder[strlen(holder) - 2] = '\0'; /* drop " (" */
+		snprintf(holder, sizeof(holder), "%s is open in another process", c->pool_label);
 	return fail(EXIT_INUSE, holder,
 		    runner || nbs > 0 ?
 		    "Stop the backstore or use targetcli to delete it first (changes to a pool held by a running handler are not safe online)" :
