@@ -473,9 +473,10 @@ static int map_set_locked(struct vlun_map *m, uint64_t s, uint64_t len,
 			r = -ENOMEM;
 			goto out;
 		}
+		/* old may be freed as soon as call_rcu() returns: count first */
+		m->nextents = m->nextents - old->n + b.n;
 		rcu_assign_pointer(t->pages[pi], np);
 		call_rcu(&old->rcu, page_free_cb);
-		m->nextents = m->nextents - old->n + b.n;
 		r = 0;
 		goto out;
 	}
