@@ -526,7 +526,8 @@ VLUN_EXPORT int vlun_pool_open(char *const *paths, size_t n, unsigned flags, str
 	p->reg_next = registry;
 	registry = p;
 	pthread_mutex_unlock(&registry_lock);
-	free(c);
+	/* members of other pools and duplicate paths were not taken */
+	cands_free(c, nc);
 	*ret = p;
 	return 0;
 
