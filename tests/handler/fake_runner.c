@@ -126,6 +126,8 @@ static bool fr_verbose(void)
 static void fr_log(const char *lvl, const char *func, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "[%s] %s: ", lvl, func ? func : "?");
+	if (!fmt)
+		fmt = "(null format)";
 	vfprintf(stderr, fmt, ap);
 	if (!*fmt || fmt[strlen(fmt) - 1] != '\n')
 		fputc('\n', stderr);

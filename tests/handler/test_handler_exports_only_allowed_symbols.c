@@ -41,6 +41,14 @@ static void set_add(struct strset *s, const char *x)
 	s->v[s->n++] = strdup(x);
 }
 
+static void set_free(struct strset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	*s = (struct strset){ 0 };
+}
+
 static bool set_has(const struct strset *s, const char *x)
 {
 	for (size_t i = 0; i < s->n; i++)
@@ -123,6 +131,9 @@ static void test_undefined_symbols_are_provided(void **state)
 			bad++;
 		}
 	}
+	set_free(&libs);
+	set_free(&defined);
+	set_free(&undef);
 	assert_int_equal(bad, 0);
 }
 
@@ -148,6 +159,7 @@ static void test_only_handler_init_is_exported(void **state)
 			print_error("unexpected export %s\n", exp.v[i]);
 	assert_int_equal(exp.n, 1);
 	assert_string_equal(exp.v[0], "handler_init");
+	set_free(&exp);
 }
 
 int main(void)
