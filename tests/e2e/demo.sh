@@ -23,31 +23,45 @@ pr_state_ok() { # dev
 	[ "$keys" = "$KEY $KEY" ] && [ "$holder" = "$KEY" ] && grep -qi 'write exclusive, registrants only' <<<"$type"
 }
 
+# fio_logged OUT fio_job-args... : fio_job, its output also kept in OUT
+fio_logged() {
+	local o=$1; shift
+	fio_job "$@" >"$o" 2>&1
+	local rc=$?
+	cat "$o"
+	return $rc
+}
+
 check_pr_on_paths() { # label
-	local p
+	local p bad=0
 	for p in $(mpath_paths); do
 		sg_turs "/dev/$p" >/dev/null 2>&1   # eat the PR unit attentions
-		check "$1: keys and reservation as expected on path $p" pr_state_ok "/dev/$p"
+		check "$1: keys and reservation as expected on path $p" pr_state_ok "/dev/$p" || bad=1
 	done
+	return $bad
 }
 
 check_data() { # label
-	local p d
+	local p d bad=0
 	d=$(digest /dev/mapper/$MAP $DATA_BYTES)
-	check "$1: data digest through the map unchanged" eq "$d" "$DIGEST"
+	check "$1: data digest through the map unchanged" eq "$d" "$DIGEST" || bad=1
 	for p in $(mpath_paths); do
-		check "$1: data digest through path $p unchanged" eq "$(digest "/dev/$p" $DATA_BYTES)" "$DIGEST"
+		check "$1: data digest through path $p unchanged" eq "$(digest "/dev/$p" $DATA_BYTES)" "$DIGEST" || bad=1
 	done
+	return $bad
 }
 
 scenario_main() {
 	stack_up vdisk0 $SIZE
 	local paths; paths=$(mpath_paths | paste -sd' ')
 	check "two iSCSI sessions" eq "$(iscsi_sessions)" 2
-	check "one multipath map with two active paths ($paths)" eq "$(mpath_active)" 2
+	check "one multipath map with two active paths ($paths)" eq "$(mpath_active)" 2 &&
+		fact "$(backstore_path vdisk0) ($SIZE$([ "$LAB_BACKEND" = vlun ] && echo ", thin, pool of 2 member files")) -> $TGT LUN 0 on $P1:3260 + $P2:3260 -> /dev/mapper/$MAP over $paths"
 
 	step "write and verify $DATA through the map (fio)"
-	check "fio write + verify through /dev/mapper/$MAP" fio_job /dev/mapper/$MAP $DATA
+	local fio_out=$LAB_SDIR/fio-write.txt
+	check "fio write + verify through /dev/mapper/$MAP" fio_logged "$fio_out" /dev/mapper/$MAP $DATA &&
+		fact "fio: $DATA written through the map and verified ($(grep -oE 'WRITE: bw=[^ ]+' "$fio_out" | head -n1))"
 	local p
 	for p in $(mpath_paths); do
 		check "fio verify through path $p" fio_verify_only "/dev/$p" $DATA
@@ -65,7 +79,8 @@ scenario_main() {
 		show sgp --in --read-keys "/dev/$p"
 		show sgp --in --read-reservation "/dev/$p"
 	done
-	check_pr_on_paths "reserved"
+	check_pr_on_paths "reserved" &&
+		fact "PR: key $KEY registered on every path, reservation Write Exclusive - Registrants Only, seen on $(mpath_paths | paste -sd' ')"
 	local dev; dev=$(configfs_dev vdisk0)
 	show cat "$dev/pr/res_holder" "$dev/pr/res_pr_type" "$dev/pr/res_aptpl_active"
 	check "LIO keeps the reservation persistent (APTPL)" file_contains "$dev/pr/res_aptpl_active" 'Activated'
@@ -75,9 +90,12 @@ scenario_main() {
 	must runner_start
 	must wait_for 30 sh -c "[ \$(multipath -ll $MAP 2>/dev/null | grep -c 'active ready running') = 2 ]"
 	show multipath -ll $MAP
-	check_data "after tcmu-runner restart"
-	check_pr_on_paths "after tcmu-runner restart"
-	check "fio verify through the map after tcmu-runner restart" fio_verify_only /dev/mapper/$MAP $DATA
+	local ok=1
+	check_data "after tcmu-runner restart" || ok=0
+	check_pr_on_paths "after tcmu-runner restart" || ok=0
+	check "a new write through the map after tcmu-runner restart" \
+		dd if=/dev/urandom of=/dev/mapper/$MAP bs=1M count=1 seek=512 oflag=direct status=none || ok=0
+	[ $ok = 1 ] && fact "tcmu-runner restarted: data (sha256 $DIGEST) and reservation intact on every path"
 
 	step "restart the whole target: save, clear, stop tcmu-runner, start, restore"
 	must sh -c "echo saveconfig | targetcli"
@@ -91,8 +109,10 @@ scenario_main() {
 	must target_ok
 	must wait_for 60 sh -c "[ \$(multipath -ll $MAP 2>/dev/null | grep -c 'active ready running') = 2 ]"
 	show multipath -ll $MAP
-	check_data "after target restart"
-	check_pr_on_paths "after target restart (APTPL)"
+	ok=1
+	check_data "after target restart" || ok=0
+	check_pr_on_paths "after target restart (APTPL)" || ok=0
+	[ $ok = 1 ] && fact "whole target restarted (saveconfig, clearconfig, runner restart, restore): data and APTPL reservation back"
 
 	step "release and unregister"
 	must mpp --out --release --param-rk=$KEY --prout-type=5 /dev/mapper/$MAP

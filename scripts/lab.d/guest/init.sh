@@ -52,6 +52,10 @@ udevadm settle --timeout=30
 dbus-uuidgen --ensure
 dbus-daemon --system --fork
 
+# tcmu-runner loads every handler at start; rbd's pulls in librados and
+# costs seconds per runner start under TCG. The lab has no Ceph.
+rm -f /usr/lib/x86_64-linux-gnu/tcmu-runner/handler_rbd.so
+
 # The freshly built vlun binaries: the handler goes where tcmu-runner's
 # D-Bus activation looks (it ignores --handler-path).
 if [ -d /lab/bin ]; then

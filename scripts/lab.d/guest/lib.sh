@@ -116,6 +116,9 @@ check() {
 	return $rc
 }
 
+# fact "text": a line for the run's summary (results/<scenario>/facts.txt)
+fact() { say "      * $*"; printf '%s\n' "$*" >>"$LAB_SDIR/facts.txt"; }
+
 skip() { # "what" "why"
 	say "SKIP  [$LAB_SCENARIO] $1 ($2)"
 	_lab_row SKIP "$1" 0 "$2"
@@ -229,7 +232,8 @@ runner_stop() {
 # ~2 s under TCG). Prints targetcli's output without the prompts.
 tcli() {
 	{ echo "set global auto_add_default_portal=false auto_save_on_exit=false"; cat; echo exit; } |
-		targetcli 2>&1 | sed -e 's/\x1b\[[0-9;]*m//g' | grep -vE '^/[^>]*> *$'
+		targetcli 2>&1 | sed -e 's/\x1b\[[0-9;]*m//g' -e 's#^/[^>]*> *##' |
+		grep -vE '^$|^Warning: Could not load preferences|^targetcli shell version|^Copyright|^For help on commands'
 }
 
 # target_export BACKSTORE_PATH : iSCSI target TGT, LUN 0, portals P1 and P2
@@ -283,6 +287,7 @@ iscsi_logout() {
 
 mpath_start() {
 	mkdir -p /etc/multipath
+	rm -f /etc/multipath/bindings /etc/multipath/wwids
 	cat >/etc/multipath.conf <<-'EOC'
 	defaults {
 		user_friendly_names yes
@@ -319,7 +324,8 @@ mpath_stop() {
 	multipath -F >/dev/null 2>&1
 	pgrep -x multipathd >/dev/null && multipathd shutdown >/dev/null 2>&1
 	wait_for 10 sh -c '! pgrep -x multipathd'
-	rm -f /etc/multipath/prkeys
+	# forget the WWID -> mpathX bindings, or the next LUN becomes mpathb
+	rm -f /etc/multipath/prkeys /etc/multipath/bindings /etc/multipath/wwids
 	return 0
 }
 
