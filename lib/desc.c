@@ -138,6 +138,8 @@ static int check_phys(const struct vlun_pool_desc *d, const struct vlun_vdisk_de
 	return 0;
 }
 
+#define FAIL(...) do { ret = why_fail(why, whylen, __VA_ARGS__); goto out; } while (0)
+
 VLUN_EXPORT int vlun_pool_desc_validate(const struct vlun_pool_desc *d, char *why, size_t whylen)
 {
 	struct prange *r = NULL;
@@ -149,34 +151,34 @@ VLUN_EXPORT int vlun_pool_desc_validate(const struct vlun_pool_desc *d, char *wh
 	if (!d)
 		return why_fail(why, whylen, "no description");
 	if (!name_ok(d->name, sizeof(d->name)))
-		return why_fail(why, whylen, "pool name is not valid (1..%d chars of [A-Za-z0-9._-])", VLUN_NAME_MAX);
+		FAIL("pool name is not valid (1..%d chars of [A-Za-z0-9._-])", VLUN_NAME_MAX);
 	if (d->nmembers == 0 || d->nmembers > VLUN_MAX_MEMBERS)
-		return why_fail(why, whylen, "pool has %u members (must be 1..%d)", d->nmembers, VLUN_MAX_MEMBERS);
+		FAIL("pool has %u members (must be 1..%d)", d->nmembers, VLUN_MAX_MEMBERS);
 	if (!d->members)
-		return why_fail(why, whylen, "pool has %u members but no member table", d->nmembers);
+		FAIL("pool has %u members but no member table", d->nmembers);
 	if (d->nvdisks > VLUN_MAX_VDISKS)
-		return why_fail(why, whylen, "pool has %u virtual disks (limit %d)", d->nvdisks, VLUN_MAX_VDISKS);
+		FAIL("pool has %u virtual disks (limit %d)", d->nvdisks, VLUN_MAX_VDISKS);
 	if (d->nvdisks > 0 && !d->vdisks)
-		return why_fail(why, whylen, "pool has %u virtual disks but no vdisk table", d->nvdisks);
+		FAIL("pool has %u virtual disks but no vdisk table", d->nvdisks);
 
 	for (uint32_t i = 0; i < d->nmembers; i++) {
 		const struct vlun_member_desc *m = &d->members[i];
 
 		if (m->index != i)
-			return why_fail(why, whylen, "member at position %u has index %u", i, m->index);
+			FAIL("member at position %u has index %u", i, m->index);
 		if (m->state > VLUN_MEMBER_FAILED)
-			return why_fail(why, whylen, "member %u has unknown state %u", i, m->state);
+			FAIL("member %u has unknown state %u", i, m->state);
 		if (strnlen(m->path_hint, sizeof(m->path_hint)) >= sizeof(m->path_hint))
-			return why_fail(why, whylen, "member %u: path hint is not terminated", i);
+			FAIL("member %u: path hint is not terminated", i);
 		if (m->data_start > UINT64_MAX / VLUN_SECTOR_SIZE ||
 		    m->data_sectors > UINT64_MAX / VLUN_SECTOR_SIZE - m->data_start ||
 		    (m->data_start + m->data_sectors) * VLUN_SECTOR_SIZE > m->size_bytes)
-			return why_fail(why, whylen, "member %u: data area %llu+%llu sectors exceeds its size %llu bytes",
+			FAIL("member %u: data area %llu+%llu sectors exceeds its size %llu bytes",
 					i, (unsigned long long)m->data_start,
 					(unsigned long long)m->data_sectors, (unsigned long long)m->size_bytes);
 		for (uint32_t j = 0; j < i; j++)
 			if (!memcmp(d->members[j].uuid, m->uuid, VLUN_UUID_LEN))
-				return why_fail(why, whylen, "members %u and %u have the same uuid", j, i);
+				FAIL("members %u and %u have the same uuid", j, i);
 	}
 
 	for (uint32_t i = 0; i < d->nvdisks; i++) {
@@ -184,51 +186,51 @@ VLUN_EXPORT int vlun_pool_desc_validate(const struct vlun_pool_desc *d, char *wh
 		uint64_t pos = 0;
 
 		if (!name_ok(v->name, sizeof(v->name)))
-			return why_fail(why, whylen, "vdisk %u: name is not valid", v->id);
+			FAIL("vdisk %u: name is not valid", v->id);
 		if (v->id >= d->next_vdisk_id)
-			return why_fail(why, whylen, "vdisk '%s': id %u is not below next_vdisk_id %u",
+			FAIL("vdisk '%s': id %u is not below next_vdisk_id %u",
 					v->name, v->id, d->next_vdisk_id);
 		for (uint32_t j = 0; j < i; j++) {
 			if (d->vdisks[j].id == v->id)
-				return why_fail(why, whylen, "vdisks '%s' and '%s' have the same id %u",
+				FAIL("vdisks '%s' and '%s' have the same id %u",
 						d->vdisks[j].name, v->name, v->id);
 			if (!strcmp(d->vdisks[j].name, v->name))
-				return why_fail(why, whylen, "two vdisks are named '%s'", v->name);
+				FAIL("two vdisks are named '%s'", v->name);
 		}
 		if (v->layout < VLUN_LAYOUT_LINEAR || v->layout > VLUN_LAYOUT_THIN)
-			return why_fail(why, whylen, "vdisk '%s': unknown layout %u", v->name, v->layout);
+			FAIL("vdisk '%s': unknown layout %u", v->name, v->layout);
 		if (v->size_sectors == 0)
-			return why_fail(why, whylen, "vdisk '%s': size is 0", v->name);
+			FAIL("vdisk '%s': size is 0", v->name);
 		if (v->nextents == 0 || v->nextents > VLUN_MAX_EXTENTS)
-			return why_fail(why, whylen, "vdisk '%s': %u extents (must be 1..%u)", v->name,
+			FAIL("vdisk '%s': %u extents (must be 1..%u)", v->name,
 					v->nextents, VLUN_MAX_EXTENTS);
 		if (!v->extents)
-			return why_fail(why, whylen, "vdisk '%s': no extent table", v->name);
+			FAIL("vdisk '%s': no extent table", v->name);
 		for (uint32_t e = 0; e < v->nextents; e++) {
 			const struct vlun_extent *x = &v->extents[e];
 			bool unmapped = x->flags & (VLUN_EXT_INVALID | VLUN_EXT_ZERO);
 
 			if (x->vsector != pos)
-				return why_fail(why, whylen, "vdisk '%s' extent %u starts at sector %llu, expected %llu (%s)",
+				FAIL("vdisk '%s' extent %u starts at sector %llu, expected %llu (%s)",
 						v->name, e, (unsigned long long)x->vsector, (unsigned long long)pos,
 						x->vsector > pos ? "gap" : "overlap or unsorted");
 			if (x->nsectors == 0)
-				return why_fail(why, whylen, "vdisk '%s' extent %u is empty", v->name, e);
+				FAIL("vdisk '%s' extent %u is empty", v->name, e);
 			if (x->nsectors > v->size_sectors - pos)
-				return why_fail(why, whylen, "vdisk '%s' extent %u ends past the disk size %llu",
+				FAIL("vdisk '%s' extent %u ends past the disk size %llu",
 						v->name, e, (unsigned long long)v->size_sectors);
 			pos += x->nsectors;
 			if (x->flags & ~VLUN_EXT_KNOWN_FLAGS)
-				return why_fail(why, whylen, "vdisk '%s' extent %u has unknown flags 0x%x",
+				FAIL("vdisk '%s' extent %u has unknown flags 0x%x",
 						v->name, e, x->flags & ~VLUN_EXT_KNOWN_FLAGS);
 			if ((x->flags & VLUN_EXT_ALT_DIRTY) && !(x->flags & VLUN_EXT_ALT_EXISTS))
-				return why_fail(why, whylen, "vdisk '%s' extent %u: ALT_DIRTY without ALT_EXISTS", v->name, e);
+				FAIL("vdisk '%s' extent %u: ALT_DIRTY without ALT_EXISTS", v->name, e);
 			if (!(x->flags & VLUN_EXT_ALT_EXISTS) && x->alt_member != VLUN_NO_MEMBER)
-				return why_fail(why, whylen, "vdisk '%s' extent %u: alternate member %u without ALT_EXISTS",
+				FAIL("vdisk '%s' extent %u: alternate member %u without ALT_EXISTS",
 						v->name, e, x->alt_member);
 			if (!(unmapped && x->member == VLUN_NO_MEMBER)) {
 				if (x->member == VLUN_NO_MEMBER && !(x->flags & VLUN_EXT_ERROR))
-					return why_fail(why, whylen, "vdisk '%s' extent %u is mapped but has no member",
+					FAIL("vdisk '%s' extent %u is mapped but has no member",
 							v->name, e);
 				if (x->member != VLUN_NO_MEMBER) {
 					ret = check_phys(d, v, e, x->member, x->psector, x->nsectors, "primary", why, whylen);
@@ -265,7 +267,7 @@ VLUN_EXPORT int vlun_pool_desc_validate(const struct vlun_pool_desc *d, char *wh
 			}
 		}
 		if (pos != v->size_sectors)
-			return why_fail(why, whylen, "vdisk '%s': extents cover %llu of %llu sectors",
+			FAIL("vdisk '%s': extents cover %llu of %llu sectors",
 					v->name, (unsigned long long)pos, (unsigned long long)v->size_sectors);
 	}
 

@@ -707,6 +707,7 @@ VLUN_EXPORT int vlun_meta_decode(const uint8_t *buf, size_t len, struct vlun_poo
 			d->next_vdisk_id = r32(&r);
 			d->nmembers = r32(&r);
 			d->nvdisks = r32(&r);
+			r.off += 4;
 			if (d->nmembers > VLUN_MAX_MEMBERS || d->nvdisks > VLUN_MAX_VDISKS) {
 				whyf(why, whylen, "POOL record: %u members / %u vdisks exceed the limits (%d / %d)",
 				     d->nmembers, d->nvdisks, VLUN_MAX_MEMBERS, VLUN_MAX_VDISKS);
@@ -1812,11 +1813,15 @@ VLUN_EXPORT int vlun_meta_commit(struct vlun_meta *st, struct vlun_meta_member *
 		r = -ENOMEM;
 		goto out;
 	}
+	/* First make sure every member has a state (this may grow st->mem),
+	 * then take pointers into the final array. */
 	for (size_t i = 0; i < n; i++) {
 		r = member_state(st, &m[i], &ms[i]);
 		if (r < 0)
 			goto out;
 	}
+	for (size_t i = 0; i < n; i++)
+		ms[i] = mstate_find(st, m[i].label.member_uuid);
 
 	seq = st->seq + 1;
 	old_seq = d->seq;
