@@ -29,6 +29,20 @@ void vlun_log(enum vlun_log_level level, const char *fmt, ...) __attribute__((fo
 /* ret_reason helper: *ret = malloc'd printf result (if ret != NULL). */
 void vlun_set_reason(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ThreadSanitizer cannot see happens-before edges that pass through the
+ * kernel (an io_uring SQE and its CQE) or through liburcu 0.13's
+ * rcu_assign_pointer/rcu_dereference (plain volatile accesses):
+ * vlun_tsan_release(p) where p is handed over, vlun_tsan_acquire(p) where
+ * the other side takes it. Empty outside -fsanitize=thread builds. */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define vlun_tsan_release(p) __tsan_release((void *)(uintptr_t)(p))
+#define vlun_tsan_acquire(p) __tsan_acquire((void *)(uintptr_t)(p))
+#else
+#define vlun_tsan_release(p) ((void)0)
+#define vlun_tsan_acquire(p) ((void)0)
+#endif
+
 /* Explicit little-endian codecs for on-disk structures. */
 static inline void vlun_put_le16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
 static inline void vlun_put_le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = v >> (8 * i); }

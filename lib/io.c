@@ -289,6 +289,7 @@ static int prep_pio_locked(struct vlun_io_engine *e, struct vlun_pio *pio)
 					(off_t)pio->offset, (off_t)pio->length);
 		break;
 	}
+	vlun_tsan_release(pio); /* the CQ thread takes pio from the kernel */
 	io_uring_sqe_set_data(sqe, pio);
 	return 0;
 }
@@ -546,6 +547,7 @@ static void *cq_main(void *arg)
 				stop = true;
 				continue;
 			}
+			vlun_tsan_acquire(tag);
 			handle_cqe(e, (struct vlun_pio *)(uintptr_t)tag, res);
 		}
 		run_deferred(e);

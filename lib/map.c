@@ -303,6 +303,7 @@ static int map_rebuild(struct vlun_map *m, uint32_t pi, uint32_t pe, const struc
 	}
 	free(np);
 
+	vlun_tsan_release(t);
 	rcu_assign_pointer(m->top, t);
 	for (uint32_t i = pi; i < pe; i++)
 		call_rcu(&old->pages[i]->rcu, page_free_cb);
@@ -347,6 +348,7 @@ int vlun_map_new(const struct vlun_extent *ext, uint32_t n, uint64_t size_sector
 	pthread_mutex_init(&m->lock, NULL);
 	m->nextents = b.n;
 	m->generation = 1;
+	vlun_tsan_release(t);
 	rcu_assign_pointer(m->top, t);
 	free(b.v);
 	*ret = m;
@@ -396,18 +398,21 @@ int vlun_map_lookup(struct vlun_map *m, uint64_t vsector, uint64_t nsectors,
 
 	rcu_read_lock();
 	t = rcu_dereference(m->top);
+	vlun_tsan_acquire(t);
 	if (end > t->size) {
 		r = -ERANGE;
 		goto out;
 	}
 	pi = page_index(t, pos);
 	p = rcu_dereference(t->pages[pi]);
+	vlun_tsan_acquire(p);
 	j = ext_index(p, pos);
 	while (pos < end) {
 		struct vlun_extent c;
 
 		if (j == p->n) {
 			p = rcu_dereference(t->pages[++pi]);
+			vlun_tsan_acquire(p);
 			j = 0;
 		}
 		c = ext_clip(&p->ext[j], pos, VLUN_MIN(ext_end(&p->ext[j]), end));
@@ -475,6 +480,7 @@ static int map_set_locked(struct vlun_map *m, uint64_t s, uint64_t len,
 		}
 		/* old may be freed as soon as call_rcu() returns: count first */
 		m->nextents = m->nextents - old->n + b.n;
+		vlun_tsan_release(np);
 		rcu_assign_pointer(t->pages[pi], np);
 		call_rcu(&old->rcu, page_free_cb);
 		r = 0;
@@ -609,12 +615,15 @@ uint64_t vlun_map_generation(struct vlun_map *m)
 
 uint64_t vlun_map_size(struct vlun_map *m)
 {
+	const struct map_top *t;
 	uint64_t s;
 
 	if (!m)
 		return 0;
 	rcu_read_lock();
-	s = rcu_dereference(m->top)->size;
+	t = rcu_dereference(m->top);
+	vlun_tsan_acquire(t);
+	s = t->size;
 	rcu_read_unlock();
 	return s;
 }
@@ -643,12 +652,15 @@ int vlun_map_export(struct vlun_map *m, struct vlun_extent **ret, uint32_t *ret_
 
 uint64_t vlun_map_page_count(struct vlun_map *m)
 {
+	const struct map_top *t;
 	uint64_t n;
 
 	if (!m)
 		return 0;
 	rcu_read_lock();
-	n = rcu_dereference(m->top)->npages;
+	t = rcu_dereference(m->top);
+	vlun_tsan_acquire(t);
+	n = t->npages;
 	rcu_read_unlock();
 	return n;
 }
