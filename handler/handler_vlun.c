@@ -793,6 +793,19 @@ static int vlun_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *cmd)
 		if ((cdb[1] & 0x1f) == VSCSI_SA_GET_LBA_STATUS)
 			return handle_get_lba_status(v, lc, &lu, cdb_len);
 		return TCMU_STS_NOT_HANDLED;
+	case VSCSI_EXTENDED_COPY: {
+		uint8_t hdr[VSCSI_XCOPY_HDR_LEN];
+		size_t got = iov_copy_out(hdr, sizeof(hdr), lc->iovec, lc->iov_cnt);
+		bool changed = false;
+
+		/* the Data-Out buffer is this command's own copy in the TCMU
+		 * data area: rewriting its header only changes what the
+		 * runner's copy manager parses next */
+		st = vscsi_xcopy_fix_list_id(cdb, cdb_len, hdr, got, &changed);
+		if (changed)
+			iov_copy_in(lc->iovec, lc->iov_cnt, hdr, sizeof(hdr));
+		return vscsi_to_tcmu(lc, st);
+	}
 	case VSCSI_READ_CAPACITY_10:
 	case VSCSI_RECEIVE_COPY_RESULTS:
 	case VSCSI_MAINTENANCE_IN:

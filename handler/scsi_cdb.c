@@ -240,6 +240,36 @@ enum vscsi_status vscsi_check_unmap(const struct vscsi_lu *lu, const uint8_t *cd
 	return VSCSI_OK;
 }
 
+/* ------------------------------------------------------ EXTENDED COPY */
+
+enum vscsi_status vscsi_xcopy_fix_list_id(const uint8_t *cdb, size_t cdb_len, uint8_t *hdr,
+					  size_t hdr_len, bool *ret_changed)
+{
+	uint32_t param_len;
+	uint8_t usage;
+
+	*ret_changed = false;
+	if (!cdb || cdb_len < 16 || cdb[0] != VSCSI_EXTENDED_COPY || (cdb[1] & 0x1f) != 0x00)
+		return VSCSI_NOT_HANDLED;
+	param_len = vscsi_get_be32(&cdb[10]);
+	/* a list shorter than its header is a length error: the runner's */
+	if (param_len < VSCSI_XCOPY_HDR_LEN || hdr_len < VSCSI_XCOPY_HDR_LEN)
+		return VSCSI_NOT_HANDLED;
+	usage = (hdr[1] >> 3) & 0x3; /* SPC-4 table 103 */
+	switch (usage) {
+	case 0x0: /* hold the list id (for COPY STATUS, which we do not keep) */
+	case 0x2: /* list id held for the abort/status of this copy only */
+		hdr[0] = 0;
+		hdr[1] |= 0x18;
+		*ret_changed = true;
+		return VSCSI_NOT_HANDLED;
+	case 0x1: /* reserved */
+		return VSCSI_INVALID_FIELD_PARAM;
+	default: /* 11b: what the runner implements */
+		return VSCSI_NOT_HANDLED;
+	}
+}
+
 /* ----------------------------------------------------------- INQUIRY */
 
 enum vscsi_status vscsi_decode_inquiry(const uint8_t *cdb, size_t cdb_len, struct vscsi_inquiry *ret)

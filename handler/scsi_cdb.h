@@ -156,6 +156,25 @@ bool vscsi_opcode_writes(uint8_t opcode);
 /* UNMAP (SBC-4 5.30) CDB checks: ANCHOR unsupported. */
 enum vscsi_status vscsi_check_unmap(const struct vscsi_lu *lu, const uint8_t *cdb, size_t cdb_len);
 
+/* ------------------------------------------------------ EXTENDED COPY */
+
+#define VSCSI_XCOPY_HDR_LEN 16u
+/* EXTENDED COPY(LID1) (opcode 83h, service action 00h; SPC-4 6.4) needs a
+ * word before the runner sees it: tcmu-runner 1.5.4 copies only parameter
+ * lists with LIST ID USAGE 11b (no list identifier) and rejects 00b and
+ * 10b with INVALID FIELD IN PARAMETER LIST. Like LIO's own copy manager,
+ * vlun accepts them: the copy completes before the command's status, and
+ * no copy status is kept for RECEIVE COPY RESULTS (which offers only
+ * OPERATING PARAMETERS), so the identifier has nothing to name.
+ * Given the CDB and the first bytes of the parameter list (hdr, hdr_len
+ * of them present), rewrites hdr to the 11b form the runner accepts
+ * (LIST IDENTIFIER 0, LIST ID USAGE 11b) and sets *ret_changed. Returns
+ * VSCSI_INVALID_FIELD_PARAM for the reserved LIST ID USAGE 01b, else
+ * VSCSI_NOT_HANDLED (the runner goes on: short lists, other service
+ * actions and header errors are its business). */
+enum vscsi_status vscsi_xcopy_fix_list_id(const uint8_t *cdb, size_t cdb_len, uint8_t *hdr,
+					  size_t hdr_len, bool *ret_changed);
+
 /* ----------------------------------------------------------- INQUIRY */
 
 struct vscsi_inquiry {
