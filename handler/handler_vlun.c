@@ -794,17 +794,27 @@ static int vlun_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *cmd)
 			return handle_get_lba_status(v, lc, &lu, cdb_len);
 		return TCMU_STS_NOT_HANDLED;
 	case VSCSI_EXTENDED_COPY: {
-		uint8_t hdr[VSCSI_XCOPY_HDR_LEN];
-		size_t got = iov_copy_out(hdr, sizeof(hdr), lc->iovec, lc->iov_cnt);
+		/* header + the runner's largest descriptor list (1024) */
+		uint8_t par[VSCSI_XCOPY_HDR_LEN + 1024];
+		size_t got = iov_copy_out(par, sizeof(par), lc->iovec, lc->iov_cnt);
 		bool changed = false;
 
 		/* the Data-Out buffer is this command's own copy in the TCMU
 		 * data area: rewriting its header only changes what the
 		 * runner's copy manager parses next */
-		st = vscsi_xcopy_fix_list_id(cdb, cdb_len, hdr, got, &changed);
+		st = vscsi_xcopy_fix_list_id(cdb, cdb_len, par, got, &changed);
+		if (st != VSCSI_NOT_HANDLED)
+			return vscsi_to_tcmu(lc, st);
+		if (cdb_len >= 16 && (cdb[1] & 0x1f) == 0x00) {
+			uint32_t plen = vscsi_get_be32(&cdb[10]);
+
+			st = vscsi_xcopy_check_segments(par, got < plen ? got : plen, lu.num_lbas);
+			if (st != VSCSI_NOT_HANDLED)
+				return vscsi_to_tcmu(lc, st);
+		}
 		if (changed)
-			iov_copy_in(lc->iovec, lc->iov_cnt, hdr, sizeof(hdr));
-		return vscsi_to_tcmu(lc, st);
+			iov_copy_in(lc->iovec, lc->iov_cnt, par, VSCSI_XCOPY_HDR_LEN);
+		return TCMU_STS_NOT_HANDLED;
 	}
 	case VSCSI_READ_CAPACITY_10:
 	case VSCSI_RECEIVE_COPY_RESULTS:

@@ -28,6 +28,8 @@ static const struct {
 	[VSCSI_WRITE_ERROR] = { "write error", true, { VSCSI_KEY_MEDIUM_ERROR, 0x0c, 0x00 } },
 	[VSCSI_MISCOMPARE] = { "miscompare during verify operation", true, { VSCSI_KEY_MISCOMPARE, 0x1d, 0x00 } },
 	[VSCSI_INTERNAL_FAILURE] = { "internal target failure", true, { VSCSI_KEY_HARDWARE_ERROR, 0x44, 0x00 } },
+	[VSCSI_UNSUPP_SEG_DESC_TYPE] = { "unsupported segment descriptor type code", true, { VSCSI_KEY_ILLEGAL_REQUEST, 0x26, 0x09 } },
+	[VSCSI_COPY_ABORTED] = { "copy aborted", true, { VSCSI_KEY_COPY_ABORTED, 0x00, 0x00 } },
 };
 
 bool vscsi_sense_code(enum vscsi_status st, struct vscsi_sense_code *ret)
@@ -241,6 +243,39 @@ enum vscsi_status vscsi_check_unmap(const struct vscsi_lu *lu, const uint8_t *cd
 }
 
 /* ------------------------------------------------------ EXTENDED COPY */
+
+enum vscsi_status vscsi_xcopy_check_segments(const uint8_t *par, size_t len, uint64_t num_lbas)
+{
+	uint32_t tdll, sdll;
+	size_t off, end;
+
+	if (len < VSCSI_XCOPY_HDR_LEN)
+		return VSCSI_NOT_HANDLED;
+	tdll = vscsi_get_be16(&par[2]);
+	sdll = vscsi_get_be32(&par[8]);
+	if (tdll % 32 || (uint64_t)VSCSI_XCOPY_HDR_LEN + tdll + sdll > len)
+		return VSCSI_NOT_HANDLED;
+	off = VSCSI_XCOPY_HDR_LEN + tdll;
+	end = off + sdll;
+	while (end - off >= 4) {
+		const uint8_t *d = &par[off];
+		size_t dlen = (size_t)vscsi_get_be16(&d[2]) + 4;
+
+		if (d[0] != 0x02) /* block device to block device */
+			return VSCSI_UNSUPP_SEG_DESC_TYPE;
+		if (dlen != 28 || dlen > end - off)
+			return VSCSI_NOT_HANDLED;
+		/* NUMBER OF BLOCKS (bytes 10-11), SOURCE and DESTINATION
+		 * BLOCK DEVICE LOGICAL BLOCK ADDRESS (12-19, 20-27) */
+		uint64_t n = vscsi_get_be16(&d[10]);
+		uint64_t src = vscsi_get_be64(&d[12]), dst = vscsi_get_be64(&d[20]);
+
+		if (src > num_lbas || n > num_lbas - src || dst > num_lbas || n > num_lbas - dst)
+			return VSCSI_COPY_ABORTED;
+		off += dlen;
+	}
+	return VSCSI_NOT_HANDLED;
+}
 
 enum vscsi_status vscsi_xcopy_fix_list_id(const uint8_t *cdb, size_t cdb_len, uint8_t *hdr,
 					  size_t hdr_len, bool *ret_changed)

@@ -69,6 +69,8 @@ enum vscsi_status {
 	VSCSI_WRITE_ERROR,          /* 03/0c/00 */
 	VSCSI_MISCOMPARE,           /* 0e/1d/00 */
 	VSCSI_INTERNAL_FAILURE,     /* 04/44/00 */
+	VSCSI_UNSUPP_SEG_DESC_TYPE, /* 05/26/09 unsupported segment descriptor type code */
+	VSCSI_COPY_ABORTED,         /* 0a/00/00 EXTENDED COPY segment failed */
 	VSCSI_STATUS_MAX,
 };
 
@@ -78,6 +80,7 @@ enum vscsi_status {
 #define VSCSI_KEY_HARDWARE_ERROR 0x4
 #define VSCSI_KEY_ILLEGAL_REQUEST 0x5
 #define VSCSI_KEY_DATA_PROTECT 0x7
+#define VSCSI_KEY_COPY_ABORTED 0xa
 #define VSCSI_KEY_MISCOMPARE 0xe
 
 struct vscsi_sense_code {
@@ -172,6 +175,17 @@ enum vscsi_status vscsi_check_unmap(const struct vscsi_lu *lu, const uint8_t *cd
  * VSCSI_INVALID_FIELD_PARAM for the reserved LIST ID USAGE 01b, else
  * VSCSI_NOT_HANDLED (the runner goes on: short lists, other service
  * actions and header errors are its business). */
+/* Segment descriptors of an EXTENDED COPY(LID1) parameter list (par, len
+ * bytes present; SPC-4 6.4.5), checked before the runner's copy manager,
+ * which reports them wrongly: a type other than block->block (02h) is
+ * UNSUPPORTED SEGMENT DESCRIPTOR TYPE CODE (the runner says INVALID FIELD
+ * IN PARAMETER LIST when the length is not 28), and a block->block segment
+ * reaching past the last LBA (num_lbas) on either side aborts the copy
+ * (COPY ABORTED, as LIO; the runner says LBA OUT OF RANGE). Returns
+ * VSCSI_NOT_HANDLED when the runner may go on, including for malformed
+ * lists, whose errors are the runner's. */
+enum vscsi_status vscsi_xcopy_check_segments(const uint8_t *par, size_t len, uint64_t num_lbas);
+
 enum vscsi_status vscsi_xcopy_fix_list_id(const uint8_t *cdb, size_t cdb_len, uint8_t *hdr,
 					  size_t hdr_len, bool *ret_changed);
 

@@ -4,7 +4,9 @@
  * libiscsi and most copy clients send) reach tcmu-runner's copy manager in
  * the 11b form it implements, with the descriptors untouched; the reserved
  * 01b gets INVALID FIELD IN PARAMETER LIST from the handler; 11b, short
- * lists and the LID4 service action pass through unchanged.
+ * lists and the LID4 service action pass through unchanged. Segment
+ * descriptors other than block -> block get UNSUPPORTED SEGMENT DESCRIPTOR
+ * TYPE CODE, block -> block segments past the last LBA COPY ABORTED.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,8 +47,13 @@ static void param(uint8_t *p, uint8_t id, uint8_t usage)
 	p[1] = (uint8_t)(usage << 3) | 0x20 /* STR */ | 0x01 /* PRIORITY */;
 	p[3] = 32;  /* CSCD DESCRIPTOR LIST LENGTH */
 	p[11] = 28; /* SEGMENT DESCRIPTOR LIST LENGTH */
-	for (unsigned i = 16; i < PLEN; i++)
+	for (unsigned i = 16; i < 48; i++) /* a target descriptor's worth */
 		p[i] = (uint8_t)(0xa0 + i);
+	p[48] = 0x02;      /* block -> block segment */
+	p[51] = 0x18;      /* DESCRIPTOR LENGTH */
+	p[48 + 11] = 8;    /* NUMBER OF BLOCKS */
+	p[48 + 19] = 16;   /* SOURCE LBA */
+	p[48 + 27] = 64;   /* DESTINATION LBA */
 }
 
 static struct fr_result exec(const uint8_t *cdb, uint8_t *p, size_t len)
@@ -112,6 +119,47 @@ static void test_other_lists_pass_unchanged(void **s)
 	assert_memory_equal(p, want, PLEN);
 }
 
+static void test_segment_checks(void **s)
+{
+	uint8_t cdb[16], p[PLEN], want[PLEN];
+	struct fr_result r;
+	const uint64_t last = 8 * MIB / BS - 1;
+
+	(void)s;
+	/* a type other than block -> block */
+	xcopy_cdb(cdb, 0x00, PLEN);
+	param(p, 0, 3);
+	p[48] = 0x01;
+	memcpy(want, p, PLEN);
+	r = exec(cdb, p, PLEN);
+	EXPECT_SENSE(r, KEY_ILLEGAL_REQUEST, 0x26, 0x09);
+	assert_memory_equal(p, want, PLEN);
+	/* ... also with a length no block -> block descriptor has */
+	param(p, 0, 0);
+	p[48] = 0x03;
+	p[51] = 0x10;
+	r = exec(cdb, p, PLEN);
+	EXPECT_SENSE(r, KEY_ILLEGAL_REQUEST, 0x26, 0x09);
+	/* destination past the last LBA: the copy is aborted */
+	param(p, 0, 0);
+	for (int i = 0; i < 8; i++)
+		p[48 + 20 + i] = (uint8_t)(last >> (56 - 8 * i));
+	r = exec(cdb, p, PLEN);
+	EXPECT_SENSE(r, 0x0a, 0x00, 0x00);
+	/* source past the last LBA */
+	param(p, 0, 0);
+	for (int i = 0; i < 8; i++)
+		p[48 + 12 + i] = (uint8_t)((last - 6) >> (56 - 8 * i));
+	r = exec(cdb, p, PLEN);
+	EXPECT_SENSE(r, 0x0a, 0x00, 0x00);
+	/* ending exactly at the last LBA is fine: on to the runner */
+	param(p, 0, 0);
+	for (int i = 0; i < 8; i++)
+		p[48 + 12 + i] = (uint8_t)((last - 7) >> (56 - 8 * i));
+	r = exec(cdb, p, PLEN);
+	assert_false(r.check && (r.key == 0x0a || r.asc == 0x26));
+}
+
 static int setup(void **s)
 {
 	char cfg[PATH_MAX + 64];
@@ -139,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_usage_00_and_10_become_11),
 		cmocka_unit_test(test_usage_01_is_invalid_field_in_param_list),
 		cmocka_unit_test(test_other_lists_pass_unchanged),
+		cmocka_unit_test(test_segment_checks),
 	};
 
 	fr_load_or_skip();
