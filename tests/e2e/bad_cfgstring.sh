@@ -5,17 +5,14 @@
 # is created; targetcli shows "cfgstring invalid: <reason>". Each case must
 # show vlun's reason (naming what is wrong) and leave no device in configfs.
 
-# attempt NAME CFGSTRING PATTERN : create must fail, the output must match
-# PATTERN (vlun's reason) and configfs must not have NAME
-attempt() {
-	local name=$1 cfg=$2 pattern=$3 out
-	out=$(echo "/backstores/user:vlun create name=$name size=64M cfgstring=$cfg" | tcli)
-	echo "$out"
-	say "      cfgstring '$cfg' -> $(grep -iE 'invalid|fail|error' <<<"$out" | head -n1)"
-	check "'$cfg' is rejected with a reason" contains "$out" 'cfgstring invalid: *[^ ]'
-	check "'$cfg': the reason names the problem (/$pattern/)" contains "$out" "$pattern"
-	check "'$cfg': no device $name in configfs" eq "$(configfs_dev "$name")" ""
-}
+# CASES: name, cfgstring, what vlun's reason must match
+CASES=(
+	"bad1|relative/pool/vd|absolute|relative|/"
+	"bad2|/var/lib/vlun/nosuchpool/vd|nosuchpool"
+	"bad3|/var/lib/vlun/pool0/nosuchdisk|nosuchdisk"
+	"bad4|/var/lib/vlun/pool0/good;bogus=1|bogus"
+	"bad5|/var/lib/vlun/pool0/|vdisk|name|empty"
+)
 
 scenario_main() {
 	if [ "$LAB_BACKEND" != vlun ]; then
@@ -27,16 +24,26 @@ scenario_main() {
 	must vlunctl vdisk create "$POOL_DIR" good --size 64M --thin
 	must runner_start
 
-	step "bad cfgstrings"
-	attempt bad1 "relative/pool/vd" 'absolute|relative|/'
-	attempt bad2 "/var/lib/vlun/nosuchpool/vd" 'nosuchpool'
-	attempt bad3 "$POOL_DIR/nosuchdisk" 'nosuchdisk'
-	attempt bad4 "$POOL_DIR/good;bogus=1" 'bogus'
-	attempt bad5 "$POOL_DIR/" 'vdisk|name|empty'
+	step "bad cfgstrings, then a good one (one targetcli session)"
+	local c cmds=() name cfg pattern out i=0 answers
+	for c in "${CASES[@]}"; do
+		IFS='|' read -r name cfg _ <<<"$c"
+		cmds+=("/backstores/user:vlun create name=$name size=64M cfgstring=$cfg")
+	done
+	cmds+=("/backstores/user:vlun create name=good size=64M cfgstring=$POOL_DIR/good")
+	answers=$(tcli_each "${cmds[@]}")
+	echo "$answers"
+	for c in "${CASES[@]}"; do
+		i=$((i + 1))
+		name=${c%%|*}; cfg=${c#*|}; pattern=${cfg#*|}; cfg=${cfg%%|*}
+		out=$(awk -F'\t' -v n=$i '$1 == n { print $2 }' <<<"$answers")
+		say "      cfgstring '$cfg' -> $out"
+		check "'$cfg' is rejected with a reason" contains "$out" 'cfgstring invalid: *[^ ]'
+		check "'$cfg': the reason names the problem (/$pattern/)" contains "$out" "$pattern"
+		check "'$cfg': no device $name in configfs" eq "$(configfs_dev "$name")" ""
+	done
 
-	step "a good cfgstring still works"
-	local out
-	out=$(echo "/backstores/user:vlun create name=good size=64M cfgstring=$POOL_DIR/good" | tcli)
-	echo "$out"
+	out=$(awk -F'\t' -v n=$((i + 1)) '$1 == n { print $2 }' <<<"$answers")
+	say "      cfgstring '$POOL_DIR/good' -> $out"
 	check "the good cfgstring creates the device" sh -c "[ -n '$(configfs_dev good)' ]"
 }

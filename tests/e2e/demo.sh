@@ -97,11 +97,11 @@ scenario_main() {
 		dd if=/dev/urandom of=/dev/mapper/$MAP bs=1M count=1 seek=512 oflag=direct status=none || ok=0
 	[ $ok = 1 ] && fact "tcmu-runner restarted: data (sha256 $DIGEST) and reservation intact on every path"
 
-	step "restart the whole target: save, clear, stop tcmu-runner, start, restore"
-	must sh -c "echo saveconfig | targetcli"
+	step "restart the whole target as its service does: save, clear, stop tcmu-runner, start, restore (targetctl)"
+	must targetctl save /etc/rtslib-fb-target/saveconfig.json
 	show ls -l /etc/rtslib-fb-target/pr/
 	check "APTPL file written by LIO" sh -c "ls /etc/rtslib-fb-target/pr/aptpl_* && grep -q PR_REG_START /etc/rtslib-fb-target/pr/aptpl_*"
-	must sh -c "targetcli clearconfig confirm=True"
+	must targetctl clear
 	must runner_stop
 	check "the device is gone from configfs while the target is down" eq "$(configfs_dev vdisk0)" ""
 	must runner_start
@@ -112,7 +112,7 @@ scenario_main() {
 	ok=1
 	check_data "after target restart" || ok=0
 	check_pr_on_paths "after target restart (APTPL)" || ok=0
-	[ $ok = 1 ] && fact "whole target restarted (saveconfig, clearconfig, runner restart, restore): data and APTPL reservation back"
+	[ $ok = 1 ] && fact "whole target restarted (targetctl save, clear, runner restart, restore): data and APTPL reservation back"
 
 	step "release and unregister"
 	must mpp --out --release --param-rk=$KEY --prout-type=5 /dev/mapper/$MAP
@@ -122,6 +122,6 @@ scenario_main() {
 
 	if [ "$LAB_BACKEND" = vlun ]; then
 		step "the thin vdisk after the run"
-		show vlunctl vdisk show "$POOL_DIR" vdisk0
+		show sh -c "vlunctl vdisk show '$POOL_DIR' vdisk0 | sed -n '1,/^Extents:/p'"
 	fi
 }

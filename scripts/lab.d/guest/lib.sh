@@ -178,7 +178,9 @@ backstore_path() {
 # backing_prepare made (vlun: the vdisk NAME in POOL_DIR).
 backstore_create_cmd() {
 	case $LAB_BACKEND in
-	vlun) echo "/backstores/user:vlun create name=$1 size=$2 cfgstring=$POOL_DIR/$1" ;;
+	# hw_max_sectors: 1 MiB commands reach the handler whole (LIO's default
+	# of 128 sectors splits them)
+	vlun) echo "/backstores/user:vlun create name=$1 size=$2 cfgstring=$POOL_DIR/$1 hw_max_sectors=2048" ;;
 	qcow) echo "/backstores/user:qcow create name=$1 size=$2 cfgstring=/var/lib/lab/$1.qcow2" ;;
 	fileio) echo "/backstores/fileio create name=$1 file_or_dev=/var/lib/lab/$1.img size=$2 write_back=false" ;;
 	esac
@@ -229,11 +231,26 @@ runner_stop() {
 # ------------------------------------------------------------ targetcli
 
 # tcli: one targetcli process reading a batch from stdin (one call costs
-# ~2 s under TCG). Prints targetcli's output without the prompts.
+# ~2 s under TCG). Prints targetcli's output without the prompts; unbuffered,
+# so that errors (stderr) stay in order with the rest (stdout).
 tcli() {
 	{ echo "set global auto_add_default_portal=false auto_save_on_exit=false"; cat; echo exit; } |
-		targetcli 2>&1 | sed -e 's/\x1b\[[0-9;]*m//g' -e 's#^/[^>]*> *##' |
+		PYTHONUNBUFFERED=1 targetcli 2>&1 | sed -e 's/\x1b\[[0-9;]*m//g' -e 's#^/[^>]*> *##' |
 		grep -vE '^$|^Warning: Could not load preferences|^targetcli shell version|^Copyright|^For help on commands'
+}
+
+# tcli_each CMD... : one targetcli process for several commands; prints
+# each command's output as one line "<n>\t<output joined by ' | '>", so a
+# caller can look at every command's answer (a `pwd` after each separates
+# them).
+tcli_each() {
+	local c raw; raw=$(mktemp)
+	{ printf 'cd /backstores\npwd\n'; for c in "$@"; do printf '%s\ncd /backstores\npwd\n' "$c"; done; } | tcli >"$raw"
+	{ echo "--- targetcli's answers:"; cat "$raw"; echo "---"; } >&2
+	awk 'BEGIN { n = 0; out = "" }
+	     /(^|> )\/backstores$/ { if (n > 0) print n "\t" out; n++; out = ""; next }
+	     { out = (out == "" ? $0 : out " | " $0) }' "$raw"
+	rm -f "$raw"
 }
 
 # target_export BACKSTORE_PATH : iSCSI target TGT, LUN 0, portals P1 and P2
@@ -373,7 +390,7 @@ lab_teardown() {
 	iscsiadm -m iface -I host2 -o delete >/dev/null 2>&1
 	if [ -n "$(ls /sys/kernel/config/target/iscsi 2>/dev/null | grep -v -e discovery_auth -e lio_version)" ] ||
 	   [ -n "$(ls -d /sys/kernel/config/target/core/*_*/* 2>/dev/null | grep -v /hba_)" ]; then
-		targetcli clearconfig confirm=True >/dev/null 2>&1
+		targetctl clear >/dev/null 2>&1   # rtslib directly: far quicker than targetcli
 	fi
 	runner_stop
 	rm -rf /var/lib/vlun /var/lib/lab /etc/rtslib-fb-target/pr/* /etc/rtslib-fb-target/saveconfig.json
@@ -404,7 +421,7 @@ stack_up() {
 		step "pool on two members and a thin virtual disk (vlunctl)"
 		must pool_create pool0 768M 2
 		must vlunctl vdisk create "$POOL_DIR" "$name" --size "$size" --thin
-		show vlunctl vdisk show "$POOL_DIR" "$name"
+		show sh -c "vlunctl vdisk show '$POOL_DIR' '$name' | sed -n '1,/^Extents:/p'"
 	else
 		step "backing store for $LAB_BACKEND"
 		must backing_prepare "$name" "$size"
