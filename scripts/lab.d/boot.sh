@@ -44,11 +44,12 @@ lab_boot() {
 	fi
 	# QEMU's temporary snapshot overlay goes to TMPDIR
 	if [ "${LAB_CONSOLE:-0}" = 1 ]; then
+		# line-buffered all the way, so progress shows as it happens
 		timeout --foreground "$lab_timeout" "${cmd[@]}" -serial stdio </dev/null 2>&1 |
-			tr -d '\r' | tee "$res/console.log" | lab_console_filter
+			sed -u 's/\r$//' | tee "$res/console.log" | lab_console_filter
 		rc=${PIPESTATUS[0]}
 	else
-		timeout "$lab_timeout" "${cmd[@]}" -serial stdio </dev/null 2>&1 | tr -d '\r' >"$res/console.log"
+		timeout "$lab_timeout" "${cmd[@]}" -serial stdio </dev/null 2>&1 | sed -u 's/\r$//' >"$res/console.log"
 		rc=${PIPESTATUS[0]}
 	fi
 	return $rc
