@@ -55,6 +55,7 @@ VLUN_EXPORT int vlun_pool_desc_dup(const struct vlun_pool_desc *src, struct vlun
 
 			*dv = *sv;
 			dv->extents = NULL;
+			dv->extents_cap = 0;
 			if (sv->nextents == 0)
 				continue;
 			if (!sv->extents) {

@@ -514,6 +514,7 @@ int vlun_layout_build(struct vlun_alloc *a, const struct vlun_pool_desc *pool,
 	}
 
 	vd->extents = ext;
+	vd->extents_cap = 0;
 	vd->nextents = (uint32_t)n;
 	vd->chunk_sectors = vd->layout == VLUN_LAYOUT_LINEAR ? 0 : unit;
 	vd->stripe_width = width;
@@ -714,6 +715,7 @@ int vlun_layout_resize(struct vlun_alloc *a, const struct vlun_pool_desc *pool,
 		goto fail;
 	}
 	vd->extents = nv;
+	vd->extents_cap = 0;
 	{
 		size_t n = vd->nextents, k = 0;
 

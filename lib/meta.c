@@ -921,14 +921,71 @@ static void ext_advance(struct vlun_extent *x, uint64_t by)
 		x->alt_psector += by;
 }
 
+/* Same rule as the runtime map (map.c ext_mergeable), so the description
+ * and the map stay extent for extent alike: b continues a virtually and
+ * physically with the same flags, member, alternate and dirty bitmap; an
+ * extent without a member (INVALID, unbacked ZERO) merges whatever its
+ * psector (the merged one keeps the leftmost's). */
+static bool ext_mergeable(const struct vlun_extent *a, const struct vlun_extent *b)
+{
+	if (a->vsector + a->nsectors != b->vsector || a->flags != b->flags || a->member != b->member ||
+	    a->alt_member != b->alt_member || a->dirty_id != b->dirty_id)
+		return false;
+	if (a->member != VLUN_NO_MEMBER && a->psector + a->nsectors != b->psector)
+		return false;
+	if (a->alt_member != VLUN_NO_MEMBER && a->alt_psector + a->nsectors != b->alt_psector)
+		return false;
+	return true;
+}
+
+/* Appends e to w[0..*n), merging it into the last one when compatible. */
+static void ext_push(struct vlun_extent *w, uint32_t *n, const struct vlun_extent *e)
+{
+	if (*n > 0 && ext_mergeable(&w[*n - 1], e))
+		w[*n - 1].nsectors += e->nsectors;
+	else
+		w[(*n)++] = *e;
+}
+
+/* Makes room for want extents in v->extents: grows geometrically, so a
+ * run of single-chunk allocations costs amortised O(1) reallocations. */
+static int ext_reserve(struct vlun_vdisk_desc *v, uint64_t want)
+{
+	uint64_t cap = v->extents_cap >= v->nextents ? v->extents_cap : v->nextents;
+	struct vlun_extent *nx;
+
+	if (want <= cap)
+		return 0;
+	if (want > VLUN_MAX_EXTENTS)
+		return -E2BIG;
+	cap = VLUN_MAX(cap + cap / 2, 16);
+	cap = VLUN_MIN(VLUN_MAX(cap, want), (uint64_t)VLUN_MAX_EXTENTS);
+	nx = realloc(v->extents, cap * sizeof(*nx));
+	if (!nx)
+		return -ENOMEM;
+	v->extents = nx;
+	v->extents_cap = (uint32_t)cap;
+	return 0;
+}
+
+/*
+ * Replaces the extents over [vsector, vsector+nsectors) by the delta's, in
+ * place: the window [wlo, whi) = the overlapped extents plus one neighbour
+ * on each side is rebuilt (cut-off parts of the overlapped ones kept, every
+ * compatible pair merged) in a small buffer, then the tail moves by the
+ * difference in count. Cost: O(delta + tail moved), no copy of the whole
+ * table. A description that was merged stays merged, so the result is
+ * what merging the whole table would give; the pool's in-memory copy and
+ * journal replay both come through here and get the same table. On
+ * failure d is unchanged.
+ */
 VLUN_EXPORT int vlun_meta_apply_delta(struct vlun_pool_desc *d, const struct vlun_meta_delta *dl)
 {
 	struct vlun_vdisk_desc *v;
-	struct vlun_extent *nx, left, right;
-	uint64_t start, end;
-	uint32_t lo, hi, n = 0;
-	bool has_left = false, has_right = false;
-	size_t total;
+	struct vlun_extent stackbuf[16], *w = stackbuf, piece;
+	uint64_t start, end, total;
+	uint32_t lo, hi, wlo, whi, nw = 0;
+	size_t want;
 	int r;
 
 	r = delta_check(d, dl, &v);
@@ -940,37 +997,58 @@ VLUN_EXPORT int vlun_meta_apply_delta(struct vlun_pool_desc *d, const struct vlu
 	hi = ext_search(v, end - 1) + 1; /* [lo, hi) overlap the range */
 	if (lo >= v->nextents || hi > v->nextents)
 		return -EINVAL; /* the disk's own extents do not cover its size */
+	wlo = lo > 0 ? lo - 1 : lo;
+	whi = hi < v->nextents ? hi + 1 : hi;
+
+	want = (size_t)dl->nextents + 4;
+	if (want > sizeof(stackbuf) / sizeof(stackbuf[0])) {
+		w = malloc(want * sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+	}
+	if (wlo < lo)
+		ext_push(w, &nw, &v->extents[wlo]);
 	if (v->extents[lo].vsector < start) {
-		left = v->extents[lo];
-		left.nsectors = start - left.vsector;
-		has_left = true;
+		piece = v->extents[lo];
+		piece.nsectors = start - piece.vsector;
+		ext_push(w, &nw, &piece);
 	}
+	for (uint32_t i = 0; i < dl->nextents; i++)
+		ext_push(w, &nw, &dl->extents[i]);
 	if (v->extents[hi - 1].vsector + v->extents[hi - 1].nsectors > end) {
-		right = v->extents[hi - 1];
-		ext_advance(&right, end - right.vsector);
-		has_right = true;
+		piece = v->extents[hi - 1];
+		ext_advance(&piece, end - piece.vsector);
+		ext_push(w, &nw, &piece);
 	}
-	total = (size_t)lo + has_left + dl->nextents + has_right + (v->nextents - hi);
-	if (total > VLUN_MAX_EXTENTS)
-		return -E2BIG;
-	nx = malloc(total * sizeof(*nx));
-	if (!nx)
-		return -ENOMEM;
-	memcpy(nx, v->extents, (size_t)lo * sizeof(*nx));
-	n = lo;
-	if (has_left)
-		nx[n++] = left;
-	memcpy(nx + n, dl->extents, (size_t)dl->nextents * sizeof(*nx));
-	n += dl->nextents;
-	if (has_right)
-		nx[n++] = right;
-	memcpy(nx + n, v->extents + hi, (size_t)(v->nextents - hi) * sizeof(*nx));
-	n += v->nextents - hi;
-	free(v->extents);
-	v->extents = nx;
-	v->nextents = n;
+	if (whi > hi)
+		ext_push(w, &nw, &v->extents[hi]);
+
+	total = (uint64_t)v->nextents - (whi - wlo) + nw;
+	r = ext_reserve(v, total);
+	if (r < 0)
+		goto out;
+	if (nw != whi - wlo)
+		memmove(v->extents + wlo + nw, v->extents + whi,
+			(size_t)(v->nextents - whi) * sizeof(*v->extents));
+	memcpy(v->extents + wlo, w, (size_t)nw * sizeof(*w));
+	v->nextents = (uint32_t)total;
 	v->generation = dl->generation;
-	return 0;
+	/* Give memory back when the table shrank a lot (e.g. merges after
+	 * the disk was filled); failing to shrink is harmless. */
+	if (v->extents_cap > 64 && (uint64_t)v->nextents * 4 < v->extents_cap) {
+		uint32_t cap = VLUN_MAX(v->nextents * 2, 16u);
+		struct vlun_extent *nx = realloc(v->extents, (size_t)cap * sizeof(*nx));
+
+		if (nx) {
+			v->extents = nx;
+			v->extents_cap = cap;
+		}
+	}
+	r = 0;
+out:
+	if (w != stackbuf)
+		free(w);
+	return r;
 }
 
 /* --------------------------------------------------------------- state */

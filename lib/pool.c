@@ -1161,6 +1161,7 @@ VLUN_EXPORT int vlun_vdisk_resize(struct vlun_pool *p, const char *name, uint64_
 		free(vd->extents);
 		*vd = saved;
 		vd->extents = saved_ext;
+		vd->extents_cap = 0;
 		for (uint32_t i = 0; i < vd->nextents; i++)
 			if (vd->extents[i].member != VLUN_NO_MEMBER)
 				vlun_alloc_take(p->alloc, vd->extents[i].member, vd->extents[i].psector,

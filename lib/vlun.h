@@ -103,6 +103,10 @@ struct vlun_vdisk_desc {
 	uint64_t generation;     /* bumped by every change of this disk's map */
 	uint32_t nextents;
 	struct vlun_extent *extents; /* sorted by vsector, covering [0, size_sectors) */
+	/* Entries allocated at extents when more than nextents (the metadata
+	 * code grows the array geometrically); 0 = exactly nextents. Code that
+	 * puts another array in extents must set this too (0 when unsure). */
+	uint32_t extents_cap;
 };
 
 struct vlun_pool_desc {
