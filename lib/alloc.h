@@ -32,6 +32,22 @@ int vlun_alloc_get(struct vlun_alloc *a, uint64_t nsectors, uint64_t align, uint
 		   uint32_t *ret_member, uint64_t *ret_psector);
 /* Marks a range in use (used when building layouts that choose placement). */
 int vlun_alloc_take(struct vlun_alloc *a, uint32_t member, uint64_t psector, uint64_t nsectors);
+/* Allocates exactly [psector, psector+nsectors) on member if all of it is
+ * free and the member is usable (OK), like vlun_alloc_get would: -EBUSY
+ * not (all) free, -ENODEV member not usable, -ENOENT unknown member,
+ * -ERANGE outside its data area.
+ *
+ * Placement policy of thin chunks (lib/vdisk.c, prep_start): a new chunk
+ * goes physically right after its left virtual neighbour's chunk (same
+ * member) when that space is free, else right before its right
+ * neighbour's; so a disk written sequentially stays one extent on one
+ * member (compact metadata, sequential physical I/O). Otherwise
+ * vlun_alloc_get with the neighbour's member as hint (first fit there,
+ * other members when it is full). A chunk with no allocated neighbour
+ * (random first touch, the start of a disk) goes to the member with the
+ * most free space, which spreads independent regions over the members.
+ * Striping across members for bandwidth is the striped layout's job. */
+int vlun_alloc_get_at(struct vlun_alloc *a, uint32_t member, uint64_t psector, uint64_t nsectors);
 /* Frees a range: pending until vlun_alloc_commit_done(). */
 int vlun_alloc_free(struct vlun_alloc *a, uint32_t member, uint64_t psector, uint64_t nsectors);
 /* The commit that recorded all frees so far is durable: make them reusable. */

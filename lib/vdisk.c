@@ -373,13 +373,75 @@ static void prep_zero_done(struct vlun_pio *pio, int res)
 		prep_write(pr);
 }
 
-/* Starts preparing a new chunk for piece pc (ctl_lock held). */
+/* Where a new chunk at vchunk would continue its neighbour on side dir
+ * (-1 left, +1 right) physically: the neighbour is an allocated chunk in
+ * the map or one being prepared (sequential writes at queue depth > 1
+ * fault on consecutive chunks before any of them is installed). */
+static bool neighbour_place(struct vlun_vdisk *vd, uint64_t vchunk, int dir, uint32_t *ret_member,
+			    uint64_t *ret_psector)
+{
+	uint64_t cs = vd->chunk_sectors, ps;
+	uint64_t nchunk = dir < 0 ? vchunk - cs : vchunk + cs;
+	struct vlun_extent e;
+	uint32_t member;
+
+	if (dir < 0 ? vchunk < cs : nchunk >= vlun_map_size(vd->map))
+		return false;
+	struct prep *pr = prep_find(vd, nchunk);
+	if (pr) {
+		member = pr->member;
+		ps = pr->psector; /* of the neighbour chunk */
+	} else {
+		/* the sector next to the chunk: its extent clipped to it */
+		uint64_t s = dir < 0 ? vchunk - 1 : nchunk;
+		if (vlun_map_lookup(vd->map, s, 1, &e, 1) != 1 || e.member == VLUN_NO_MEMBER ||
+		    (e.flags & (VLUN_EXT_INVALID | VLUN_EXT_ZERO | VLUN_EXT_ERROR)))
+			return false;
+		member = e.member;
+		ps = dir < 0 ? e.psector + 1 - cs : e.psector; /* where a neighbour chunk would start */
+	}
+	if (dir > 0 && ps < cs)
+		return false;
+	ps = dir < 0 ? ps + cs : ps - cs;
+	*ret_member = member;
+	*ret_psector = ps;
+	return true;
+}
+
+/* Chooses and takes the physical place of a new chunk (policy: alloc.h,
+ * vlun_alloc_get_at): right after the left neighbour, right before the
+ * right neighbour, the neighbour's member, the member with most space. */
+static int place_chunk(struct vlun_pool *p, struct vlun_vdisk *vd, uint64_t vchunk, uint32_t *ret_member,
+		       uint64_t *ret_psector)
+{
+	uint64_t cs = vd->chunk_sectors;
+	uint32_t hint = VLUN_NO_MEMBER;
+
+	for (int dir = -1; dir <= 1; dir += 2) {
+		uint32_t m;
+		uint64_t ps;
+		if (!neighbour_place(vd, vchunk, dir, &m, &ps))
+			continue;
+		if (hint == VLUN_NO_MEMBER)
+			hint = m;
+		if (ps % cs == 0 && vlun_alloc_get_at(p->alloc, m, ps, cs) == 0) {
+			*ret_member = m;
+			*ret_psector = ps;
+			return 0;
+		}
+	}
+	return vlun_alloc_get(p->alloc, cs, cs, hint, NULL, 0, ret_member, ret_psector);
+}
+
+/* Starts preparing a new chunk for piece pc (ctl_lock held). Placement
+ * keeps virtual neighbours physically adjacent when it can, so sequential
+ * first writes build one extent; a chunk without allocated neighbours goes
+ * to the member with the most free space (see place_chunk and alloc.h). */
 static void prep_start(struct vlun_pool *p, struct vlun_vdisk *vd, struct piece *pc, uint64_t vchunk)
 {
 	uint32_t member;
 	uint64_t psector;
-	int r = vlun_alloc_get(p->alloc, vd->chunk_sectors, vd->chunk_sectors, VLUN_NO_MEMBER, NULL, 0,
-			       &member, &psector);
+	int r = place_chunk(p, vd, vchunk, &member, &psector);
 	if (r < 0) {
 		if (r == -ENOSPC)
 			vlun_warn("vdisk '%s': no free space for a %llu-byte chunk; write at %llu fails",
