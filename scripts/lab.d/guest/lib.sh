@@ -26,6 +26,14 @@ P1=127.0.0.1 P2=127.0.0.2
 POOL_DIR=/var/lib/vlun/pool0
 MAP=mpatha
 
+# sourced by hand in `scripts/lab shell`: the console is stdout, results
+# go to /run/results/shell
+LAB_SCENARIO=${LAB_SCENARIO:-shell}
+LAB_SDIR=${LAB_SDIR:-$LAB_R/$LAB_SCENARIO}
+LAB_T0=${LAB_T0:-0}
+{ true >&3; } 2>/dev/null || exec 3>&1
+case $- in *i*) mkdir -p "$LAB_SDIR" ;; esac
+
 # ------------------------------------------------------------ reporting
 
 lab_uptime() { cut -d' ' -f1 /proc/uptime; }
