@@ -89,6 +89,7 @@ static void test_buffered_file(void **state)
 
 int main(void)
 {
+	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_direct_file),
 		cmocka_unit_test(test_buffered_file),

@@ -54,6 +54,7 @@ static void test_short_buffered(void **state) { short_io(false, true); }
 
 int main(void)
 {
+	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_short_direct),
 		cmocka_unit_test(test_short_direct_bounce),

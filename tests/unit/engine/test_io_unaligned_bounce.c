@@ -56,6 +56,7 @@ static void test_unaligned_buffers(void **state)
 
 int main(void)
 {
+	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unaligned_buffers),
 	};

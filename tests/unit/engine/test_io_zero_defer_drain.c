@@ -136,6 +136,7 @@ static void test_overcommit_and_drain(void **state)
 
 int main(void)
 {
+	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_zero_file),
 		cmocka_unit_test(test_zero_tmpfs),

@@ -45,6 +45,19 @@ static void check_lookups(struct vlun_map *m, int count)
 	}
 }
 
+/* The time bounds hold for plain builds; under valgrind or TSan (10-50x
+ * slower) only the results are checked. */
+static bool timing_holds(void)
+{
+#if defined(__SANITIZE_THREAD__)
+	return false;
+#else
+	const char *v = getenv("VLUN_UNDER_VALGRIND");
+
+	return !(v && strcmp(v, "1") == 0);
+#endif
+}
+
 static void test_million_extents(void **state)
 {
 	struct vlun_extent *e = malloc(NCHUNKS * sizeof(*e)), s;
@@ -77,7 +90,8 @@ static void test_million_extents(void **state)
 	dt = now() - t0;
 	print_message("20000 single-chunk sets on 2^20 extents: %.3f s (%.1f us each)\n", dt,
 		      dt / 20000 * 1e6);
-	assert_true(dt < 15.0);
+	if (timing_holds())
+		assert_true(dt < 15.0);
 	/* replacing one chunk by one chunk never changes the page count */
 	assert_int_equal(vlun_map_page_count(m), pages);
 	check_lookups(m, 20000);
@@ -123,7 +137,8 @@ static void test_thin_fill(void **state)
 	dt = now() - t0;
 	print_message("100000 thin allocations: %.3f s, %llu pages\n", dt,
 		      (unsigned long long)vlun_map_page_count(m));
-	assert_true(dt < 30.0);
+	if (timing_holds())
+		assert_true(dt < 30.0);
 	assert_true(vlun_map_page_count(m) > 100000 * 2 / 256);
 	for (int k = 0; k < 50000; k++) {
 		uint64_t c = (uint64_t)random() % NCHUNKS;
