@@ -14,6 +14,10 @@
  * vlun_pool_paths_in_use() tests, so that vlunctl can tell that a handler
  * holds the pool. VLUN_OPEN_RDONLY and VLUN_OPEN_NO_LOCK skip it.
  *
+ * Control channel: a locked open also serves the pool's control socket
+ * (ctl.c, protocol in ctl.h), through which vlunctl asks the holder to
+ * make the changes that are safe online; it stops in pool_free().
+ *
  * Controller: one thread per pool and ctl_lock, which serialises every
  * change of a map, of the description and of the allocator, and every
  * metadata commit. The fast path (vdisk.c) never takes ctl_lock; it hands
@@ -224,6 +228,7 @@ static void pool_free(struct vlun_pool *p)
 {
 	if (!p)
 		return;
+	ctl_server_stop(p); /* before anything a request could use goes away */
 	if (p->ctl_started) {
 		pthread_mutex_lock(&p->q_lock);
 		p->ctl_stop = true;
@@ -526,6 +531,13 @@ VLUN_EXPORT int vlun_pool_open(char *const *paths, size_t n, unsigned flags, str
 	p->reg_next = registry;
 	registry = p;
 	pthread_mutex_unlock(&registry_lock);
+	/* The holder makes the online changes vlunctl asks for (ctl.h). */
+	if (!rdonly && !(flags & VLUN_OPEN_NO_LOCK)) {
+		r = ctl_server_start(p);
+		if (r < 0)
+			vlun_warn("pool '%s': no control channel (%s): vlunctl cannot change this pool "
+				  "while it is open here", p->desc->name, strerror(-r));
+	}
 	/* members of other pools and duplicate paths were not taken */
 	cands_free(c, nc);
 	*ret = p;

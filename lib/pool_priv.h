@@ -93,6 +93,8 @@ struct vlun_pool {
 	bool ctl_stop;
 	bool ctl_started;
 	pthread_t ctl_thread;
+
+	struct ctl_server *ctl_srv;  /* control channel (ctl.c); NULL when not served */
 };
 
 /* ---- pool.c, for vdisk.c */
@@ -124,6 +126,13 @@ static inline void pool_io_exit(struct vlun_pool *p, unsigned side)
 {
 	atomic_fetch_sub(&p->io_active[side], 1);
 }
+
+/* ---- ctl.c, for pool.c: the control channel of a pool opened with the
+ * lock (protocol in ctl.h). start: 0 or negative errno (the pool works
+ * without it); stop: joins the server thread (NULL-safe, idempotent). */
+struct ctl_server;
+int ctl_server_start(struct vlun_pool *p);
+void ctl_server_stop(struct vlun_pool *p);
 
 /* ---- vdisk.c, for pool.c */
 /* Runs a controller work item of the vdisk fast path (CTL_FAULT,

@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ctl.c — the control channel of a held pool (protocol in ctl.h): the
+ * server thread of a pool opened with the lock, and the client call
+ * vlun_ctl_request() that vlunctl uses.
+ *
+ * The server thread only waits on its sockets (poll) and, to execute a
+ * request, calls the public management functions, which take ctl_lock like
+ * any other caller. It never touches the fast path.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "internal.h"
+#include "pool_priv.h"
+
+#define CTL_BACKLOG 8
+#define CTL_REQ_WAIT_MS 5000
+#define CTL_MAX_ARGS 8
+
+struct ctl_server {
+	struct vlun_pool *pool;
+	int listen_fd;
+	int stop_fd; /* eventfd: written to stop the thread */
+	pthread_t thread;
+	char name[VLUN_NAME_MAX + 1];
+};
+
+VLUN_EXPORT size_t vlun_ctl_socket_name(const uint8_t pool_uuid[VLUN_UUID_LEN], char *buf, size_t len)
+{
+	char u[37];
+
+	vlun_uuid_format(pool_uuid, u);
+	if (len < 2)
+		return 0;
+	buf[0] = '\0';
+	int n = snprintf(buf + 1, len - 1, "vlun/pool/%s", u);
+	if (n < 0 || (size_t)n >= len - 1)
+		return 0;
+	return (size_t)n + 1;
+}
+
+static int ctl_addr(const uint8_t uuid[VLUN_UUID_LEN], struct sockaddr_un *sa, socklen_t *ret_len)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	size_t n = vlun_ctl_socket_name(uuid, sa->sun_path, sizeof(sa->sun_path));
+	if (n == 0)
+		return -ENAMETOOLONG;
+	*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	return 0;
+}
+
+/* ------------------------------------------------------------ parsing */
+
+struct ctl_arg {
+	const char *key;
+	char *value; /* decoded, NUL-terminated, inside the request buffer */
+};
+
+struct ctl_parsed {
+	const char *verb;
+	struct ctl_arg args[CTL_MAX_ARGS];
+	size_t nargs;
+};
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes %XX in place; refuses bytes that must have been escaped. */
+static int unescape(char *s, char *why, size_t whylen, const char *key)
+{
+	char *w = s;
+	for (char *r = s; *r; r++) {
+		unsigned char ch = (unsigned char)*r;
+		if (ch == '%') {
+			int hi = hexval(r[1]), lo = hi < 0 ? -1 : hexval(r[2]);
+			if (hi < 0 || lo < 0) {
+				snprintf(why, whylen, "value of '%s': '%%' must be followed by two hex digits", key);
+				return -EINVAL;
+			}
+			ch = (unsigned char)(hi << 4 | lo);
+			if (ch == 0) {
+				snprintf(why, whylen, "value of '%s' contains a NUL byte (%%00)", key);
+				return -EINVAL;
+			}
+			r += 2;
+		} else if (ch <= 0x20 || ch >= 0x7f) {
+			snprintf(why, whylen, "value of '%s' contains byte 0x%02x unescaped; write it as %%XX",
+				 key, ch);
+			return -EINVAL;
+		}
+		*w++ = (char)ch;
+	}
+	*w = '\0';
+	return 0;
+}
+
+/* Splits "verb k=v k=v" in place (buf is modified). */
+static int parse_request(char *buf, size_t len, struct ctl_parsed *ret, char *why, size_t whylen)
+{
+	if (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	if (len == 0) {
+		snprintf(why, whylen, "empty request");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)buf[i];
+		if (ch < 0x20 || ch == 0x7f) {
+			snprintf(why, whylen, "control character 0x%02x at byte %zu of the request", ch, i);
+			return -EINVAL;
+		}
+	}
+	if (buf[0] == ' ' || buf[len - 1] == ' ' || strstr(buf, "  ")) {
+		snprintf(why, whylen, "words must be separated by exactly one space, without leading or "
+			 "trailing spaces");
+		return -EINVAL;
+	}
+	struct ctl_parsed p = { 0 };
+	char *save = NULL;
+	char *tok = strtok_r(buf, " ", &save);
+	p.verb = tok;
+	for (size_t i = 0; p.verb[i]; i++)
+		if (!((p.verb[i] >= 'a' && p.verb[i] <= 'z') || p.verb[i] == '-')) {
+			snprintf(why, whylen, "the verb must be lower-case letters and '-'");
+			return -EINVAL;
+		}
+	while ((tok = strtok_r(NULL, " ", &save))) {
+		char *eq = strchr(tok, '=');
+		if (!eq || eq == tok || eq[1] == '\0') {
+			snprintf(why, whylen, "argument '%.64s' is not key=value with a non-empty value", tok);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		for (char *k = tok; *k; k++)
+			if (*k < 'a' || *k > 'z') {
+				snprintf(why, whylen, "key '%.32s' must be lower-case letters", tok);
+				return -EINVAL;
+			}
+		for (size_t i = 0; i < p.nargs; i++)
+			if (strcmp(p.args[i].key, tok) == 0) {
+				snprintf(why, whylen, "key '%.32s' is given twice", tok);
+				return -EINVAL;
+			}
+		if (p.nargs == CTL_MAX_ARGS) {
+			snprintf(why, whylen, "more than %d arguments", CTL_MAX_ARGS);
+			return -EINVAL;
+		}
+		int r = unescape(eq + 1, why, whylen, tok);
+		if (r < 0)
+			return r;
+		p.args[p.nargs].key = tok;
+		p.args[p.nargs].value = eq + 1;
+		p.nargs++;
+	}
+	*ret = p;
+	return 0;
+}
+
+/* Checks that every key is in allowed and every key of required is given. */
+static int check_keys(const struct ctl_parsed *p, const char *const *allowed, const char *const *required,
+		      char *why, size_t whylen)
+{
+	for (size_t i = 0; i < p->nargs; i++) {
+		bool ok = false;
+		for (size_t k = 0; allowed[k]; k++)
+			ok |= strcmp(allowed[k], p->args[i].key) == 0;
+		if (!ok) {
+			snprintf(why, whylen, "'%s' does not take key '%.32s'", p->verb, p->args[i].key);
+			return -EINVAL;
+		}
+	}
+	for (size_t k = 0; required[k]; k++) {
+		bool found = false;
+		for (size_t i = 0; i < p->nargs; i++)
+			found |= strcmp(required[k], p->args[i].key) == 0;
+		if (!found) {
+			snprintf(why, whylen, "'%s' needs %s=", p->verb, required[k]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static const char *arg(const struct ctl_parsed *p, const char *key)
+{
+	for (size_t i = 0; i < p->nargs; i++)
+		if (strcmp(p->args[i].key, key) == 0)
+			return p->args[i].value;
+	return NULL;
+}
+
+static int parse_num(const char *key, const char *s, uint64_t max, uint64_t *ret, char *why, size_t whylen)
+{
+	if (!s || s[0] < '0' || s[0] > '9') {
+		snprintf(why, whylen, "%s=%.32s is not a decimal number", key, s ? s : "");
+		return -EINVAL;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end != '\0') {
+		snprintf(why, whylen, "%s=%.32s is not a decimal number", key, s);
+		return -EINVAL;
+	}
+	if (errno == ERANGE || v > max) {
+		snprintf(why, whylen, "%s=%.32s is too large", key, s);
+		return -ERANGE;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int parse_force(const struct ctl_parsed *p, bool *ret, char *why, size_t whylen)
+{
+	const char *f = arg(p, "force");
+	if (!f || strcmp(f, "0") == 0) {
+		*ret = false;
+		return 0;
+	}
+	if (strcmp(f, "1") == 0) {
+		*ret = true;
+		return 0;
+	}
+	snprintf(why, whylen, "force=%.16s: use force=0 or force=1", f);
+	return -EINVAL;
+}
+
+static int parse_members(const char *s, uint32_t *out, size_t *ret_n, char *why, size_t whylen)
+{
+	size_t n = 0;
+	const char *q = s;
+	for (;;) {
+		const char *comma = strchr(q, ',');
+		size_t l = comma ? (size_t)(comma - q) : strlen(q);
+		char item[16];
+		uint64_t v;
+		if (l == 0 || l >= sizeof(item)) {
+			snprintf(why, whylen, "members=%.64s is not a comma-separated list of member indexes", s);
+			return -EINVAL;
+		}
+		memcpy(item, q, l);
+		item[l] = '\0';
+		int r = parse_num("members", item, VLUN_MAX_MEMBERS - 1, &v, why, whylen);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++)
+			if (out[i] == v) {
+				snprintf(why, whylen, "members: index %llu is given twice", (unsigned long long)v);
+				return -EINVAL;
+			}
+		if (n == VLUN_MAX_MEMBERS) {
+			snprintf(why, whylen, "members: more than %d indexes", VLUN_MAX_MEMBERS);
+			return -EINVAL;
+		}
+		out[n++] = (uint32_t)v;
+		if (!comma)
+			break;
+		q = comma + 1;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------ execution */
+
+/* Runs one parsed request; on failure a reason in *reason (malloc'd) or
+ * why. */
+static int execute(struct vlun_pool *pool, const struct ctl_parsed *p, char **reason, char *why, size_t whylen)
+{
+	int r;
+
+	if (strcmp(p->verb, "ping") == 0) {
+		static const char *const none[] = { NULL };
+		return check_keys(p, none, none, why, whylen);
+	}
+	if (strcmp(p->verb, "vdisk-create") == 0) {
+		static const char *const allowed[] = { "name", "layout", "size", "chunk", "width", "members", NULL };
+		static const char *const required[] = { "name", "layout", "size", NULL };
+		struct vlun_vdisk_create_opts o = { 0 };
+		uint32_t members[VLUN_MAX_MEMBERS];
+		uint64_t v;
+
+		r = check_keys(p, allowed, required, why, whylen);
+		if (r < 0)
+			return r;
+		o.name = arg(p, "name");
+		const char *lay = arg(p, "layout");
+		if (strcmp(lay, "linear") == 0)
+			o.layout = VLUN_LAYOUT_LINEAR;
+		else if (strcmp(lay, "striped") == 0)
+			o.layout = VLUN_LAYOUT_STRIPED;
+		else if (strcmp(lay, "thin") == 0)
+			o.layout = VLUN_LAYOUT_THIN;
+		else {
+			snprintf(why, whylen, "layout=%.32s: use linear, striped or thin", lay);
+			return -EINVAL;
+		}
+		r = parse_num("size", arg(p, "size"), UINT64_MAX, &o.size_bytes, why, whylen);
+		if (r < 0)
+			return r;
+		if (arg(p, "chunk")) {
+			r = parse_num("chunk", arg(p, "chunk"), UINT64_MAX, &o.chunk_bytes, why, whylen);
+			if (r < 0)
+				return r;
+		}
+		if (arg(p, "width")) {
+			r = parse_num("width", arg(p, "width"), VLUN_MAX_MEMBERS, &v, why, whylen);
+			if (r < 0)
+				return r;
+			o.stripe_width = (uint32_t)v;
+		}
+		if (arg(p, "members")) {
+			r = parse_members(arg(p, "members"), members, &o.nmembers, why, whylen);
+			if (r < 0)
+				return r;
+			o.members = members;
+		}
+		if (o.layout != VLUN_LAYOUT_STRIPED && arg(p, "width")) {
+			snprintf(why, whylen, "width= applies to layout=striped only");
+			return -EINVAL;
+		}
+		if (o.layout == VLUN_LAYOUT_LINEAR && arg(p, "chunk")) {
+			snprintf(why, whylen, "chunk= does not apply to layout=linear");
+			return -EINVAL;
+		}
+		return vlun_vdisk_create(pool, &o, reason);
+	}
+	if (strcmp(p->verb, "vdisk-resize") == 0) {
+		static const char *const allowed[] = { "name", "size", "force", NULL };
+		static const char *const required[] = { "name", "size", NULL };
+		uint64_t size;
+		bool force;
+
+		r = check_keys(p, allowed, required, why, whylen);
+		if (r < 0)
+			return r;
+		r = parse_num("size", arg(p, "size"), UINT64_MAX, &size, why, whylen);
+		if (r < 0)
+			return r;
+		r = parse_force(p, &force, why, whylen);
+		if (r < 0)
+			return r;
+		return vlun_vdisk_resize(pool, arg(p, "name"), size, force, reason);
+	}
+	if (strcmp(p->verb, "vdisk-delete") == 0) {
+		static const char *const allowed[] = { "name", NULL };
+		r = check_keys(p, allowed, allowed, why, whylen);
+		if (r < 0)
+			return r;
+		return vlun_vdisk_delete(pool, arg(p, "name"), reason);
+	}
+	if (strcmp(p->verb, "member-add") == 0) {
+		static const char *const allowed[] = { "path", "force", NULL };
+		static const char *const required[] = { "path", NULL };
+		bool force;
+
+		r = check_keys(p, allowed, required, why, whylen);
+		if (r < 0)
+			return r;
+		r = parse_force(p, &force, why, whylen);
+		if (r < 0)
+			return r;
+		const char *path = arg(p, "path");
+		if (path[0] != '/' || strlen(path) > VLUN_PATH_MAX) {
+			snprintf(why, whylen, "path= must be an absolute path of at most %d bytes", VLUN_PATH_MAX);
+			return -EINVAL;
+		}
+		return vlun_pool_add_member(pool, path, force, reason);
+	}
+	snprintf(why, whylen, "unknown request '%.32s' (known: ping, vdisk-create, vdisk-resize, "
+		 "vdisk-delete, member-add)", p->verb);
+	return -EOPNOTSUPP;
+}
+
+static void reply(int fd, int r, const char *reason)
+{
+	char out[VLUN_CTL_REPLY_MAX];
+	int n;
+
+	if (r >= 0) {
+		n = snprintf(out, sizeof(out), "ok");
+	} else {
+		n = snprintf(out, sizeof(out), "err %d %s", -r, reason && *reason ? reason : strerror(-r));
+		if (n < 0)
+			return;
+		if ((size_t)n >= sizeof(out))
+			n = (int)sizeof(out) - 1;
+		for (int i = 0; i < n; i++)
+			if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+				out[i] = ' ';
+	}
+	if (send(fd, out, (size_t)n, MSG_NOSIGNAL) < 0)
+		vlun_info("control channel: cannot send the reply: %s", strerror(errno));
+}
+
+static void serve_one(struct ctl_server *s, int fd)
+{
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	char buf[VLUN_CTL_REQ_MAX + 1];
+	char why[256] = "";
+	char *reason = NULL;
+	int r;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
+		reply(fd, -errno, "cannot read the peer's credentials");
+		return;
+	}
+	if (cred.uid != 0 && cred.uid != geteuid()) {
+		vlun_warn("pool '%s': control request from uid %u (pid %d) refused: only root or uid %u may "
+			  "change the pool", s->name, (unsigned)cred.uid, (int)cred.pid, (unsigned)geteuid());
+		reply(fd, -EACCES, "permission denied: only root or the user running the pool's holder may change it");
+		return;
+	}
+
+	struct pollfd pf[2] = { { .fd = fd, .events = POLLIN }, { .fd = s->stop_fd, .events = POLLIN } };
+	r = poll(pf, 2, CTL_REQ_WAIT_MS);
+	if (r <= 0 || (pf[1].revents & POLLIN) || !(pf[0].revents & (POLLIN | POLLHUP)))
+		return; /* timeout, shutdown or error: drop the client */
+
+	ssize_t n = recv(fd, buf, VLUN_CTL_REQ_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
+	if (n <= 0)
+		return;
+	if ((size_t)n > VLUN_CTL_REQ_MAX) {
+		snprintf(why, sizeof(why), "request of %zd bytes is longer than %u", n, VLUN_CTL_REQ_MAX);
+		reply(fd, -E2BIG, why);
+		return;
+	}
+	buf[n] = '\0';
+	if (memchr(buf, '\0', (size_t)n)) {
+		reply(fd, -EINVAL, "request contains a NUL byte");
+		return;
+	}
+
+	struct ctl_parsed p;
+	char logcopy[160];
+	snprintf(logcopy, sizeof(logcopy), "%.159s", buf);
+	logcopy[strcspn(logcopy, "\n")] = '\0';
+	r = parse_request(buf, (size_t)n, &p, why, sizeof(why));
+	if (r == 0)
+		r = execute(s->pool, &p, &reason, why, sizeof(why));
+	if (r < 0)
+		vlun_info("pool '%s': control request '%s' from pid %d refused: %s", s->name, logcopy,
+			  (int)cred.pid, reason ? reason : why[0] ? why : strerror(-r));
+	else
+		vlun_info("pool '%s': control request '%s' from pid %d done", s->name, logcopy, (int)cred.pid);
+	reply(fd, r, reason ? reason : why);
+	free(reason);
+}
+
+static void *server_main(void *arg)
+{
+	struct ctl_server *s = arg;
+	for (;;) {
+		struct pollfd pf[2] = { { .fd = s->listen_fd, .events = POLLIN },
+					{ .fd = s->stop_fd, .events = POLLIN } };
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			vlun_err("pool '%s': control channel: poll failed: %s; online changes through "
+				 "vlunctl stop working until the pool is reopened", s->name, strerror(errno));
+			break;
+		}
+		if (pf[1].revents)
+			break;
+		if (!(pf[0].revents & POLLIN))
+			continue;
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				vlun_warn("pool '%s': control channel: accept failed: %s", s->name, strerror(errno));
+			continue;
+		}
+		serve_one(s, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+int ctl_server_start(struct vlun_pool *p)
+{
+	struct sockaddr_un sa;
+	socklen_t sl;
+	int r = ctl_addr(p->uuid, &sa, &sl);
+	if (r < 0)
+		return r;
+	struct ctl_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->pool = p;
+	s->stop_fd = -1;
+	snprintf(s->name, sizeof(s->name), "%s", p->desc->name);
+	s->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s->listen_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (bind(s->listen_fd, (struct sockaddr *)&sa, sl) < 0) {
+		r = -errno;
+		if (r == -EADDRINUSE)
+			vlun_warn("pool '%s': another process already serves its control socket (a copy of "
+				  "this pool open elsewhere?); vlunctl cannot change it online here", s->name);
+		goto fail;
+	}
+	if (listen(s->listen_fd, CTL_BACKLOG) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->stop_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = -pthread_create(&s->thread, NULL, server_main, s);
+	if (r < 0)
+		goto fail;
+	pthread_setname_np(s->thread, "vlun-ctl");
+	p->ctl_srv = s;
+	return 0;
+fail:
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	if (s->stop_fd >= 0)
+		close(s->stop_fd);
+	free(s);
+	return r;
+}
+
+void ctl_server_stop(struct vlun_pool *p)
+{
+	struct ctl_server *s = p->ctl_srv;
+	if (!s)
+		return;
+	uint64_t one = 1;
+	if (write(s->stop_fd, &one, sizeof(one)) < 0)
+		vlun_warn("pool '%s': cannot stop the control thread: %s", s->name, strerror(errno));
+	pthread_join(s->thread, NULL);
+	close(s->listen_fd);
+	close(s->stop_fd);
+	free(s);
+	p->ctl_srv = NULL;
+}
+
+/* ------------------------------------------------------------ client */
+
+VLUN_EXPORT int vlun_ctl_request(const uint8_t pool_uuid[VLUN_UUID_LEN], const char *request,
+				 char **ret_reply_reason)
+{
+	if (!pool_uuid || !request)
+		return -EINVAL;
+	size_t len = strlen(request);
+	if (len == 0)
+		return -EINVAL;
+	if (len > VLUN_CTL_REQ_MAX)
+		return -E2BIG;
+
+	struct sockaddr_un sa;
+	socklen_t sl;
+	int r = ctl_addr(pool_uuid, &sa, &sl);
+	if (r < 0)
+		return r;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sl) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (send(fd, request, len, MSG_NOSIGNAL) < 0) {
+		r = -errno;
+		goto out;
+	}
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	do
+		r = poll(&pf, 1, VLUN_CTL_TIMEOUT_MS);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (r == 0) {
+		r = -ETIMEDOUT;
+		goto out;
+	}
+	char buf[VLUN_CTL_REPLY_MAX + 1];
+	ssize_t n = recv(fd, buf, VLUN_CTL_REPLY_MAX, MSG_DONTWAIT);
+	if (n < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (n == 0) {
+		r = -ECONNRESET;
+		goto out;
+	}
+	buf[n] = '\0';
+	if (strcmp(buf, "ok") == 0) {
+		r = 0;
+		goto out;
+	}
+	if (strncmp(buf, "err ", 4) != 0 || buf[4] < '1' || buf[4] > '9') {
+		r = -EPROTO;
+		goto out;
+	}
+	char *end;
+	errno = 0;
+	unsigned long e = strtoul(buf + 4, &end, 10);
+	if (errno || e == 0 || e > 4095 || (*end != ' ' && *end != '\0')) {
+		r = -EPROTO;
+		goto out;
+	}
+	r = -(int)e;
+	if (ret_reply_reason) {
+		char *why = strdup(*end ? end + 1 : strerror((int)e));
+		if (!why) {
+			r = -ENOMEM;
+			goto out;
+		}
+		*ret_reply_reason = why;
+	}
+out:
+	close(fd);
+	return r;
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ctl.h — the control channel of a held pool.
+ *
+ * Only one process may commit a pool's metadata: two writers would reuse
+ * sequence numbers and their copies of the truth would diverge. The process
+ * that holds a pool (opened with the advisory lock: the handler inside
+ * tcmu-runner; not VLUN_OPEN_RDONLY / VLUN_OPEN_NO_LOCK) therefore makes
+ * the changes that are safe online itself, on request. It serves an
+ * abstract Unix socket (SOCK_SEQPACKET) named
+ *
+ *     "\0vlun/pool/<pool-uuid>"        (uuid as vlun_uuid_format() writes it)
+ *
+ * from one thread of its own per pool (never an I/O thread: the fast path
+ * never waits for it). The server stops on the last vlun_pool_close().
+ * Abstract sockets belong to the network namespace: vlunctl must run in
+ * the namespace of tcmu-runner (normally the host's).
+ *
+ * Peers: only uid 0 or the server's own uid (SO_PEERCRED); anyone else gets
+ * "err 13 ...". One request per connection, one reply, then the server
+ * closes it. A client that sends nothing within 5 s is dropped.
+ *
+ * Request: one message of at most VLUN_CTL_REQ_MAX bytes, an optional
+ * trailing '\n', no other control characters:
+ *
+ *     <verb>[ <key>=<value>]...
+ *
+ * Words are separated by exactly one space. Each key at most once; unknown
+ * keys, missing required keys and bad values are refused. A value is 1 or
+ * more bytes; any byte may be written as %XX (two hex digits), and space,
+ * '%' and bytes outside printable ASCII must be. Numbers are decimal,
+ * without sign or unit; sizes are bytes.
+ *
+ *     ping
+ *     vdisk-create name=N layout=linear|striped|thin size=B [chunk=B]
+ *                  [width=W] [members=I[,I]...]
+ *                  chunk: thin chunk or stripe size (0/absent = default);
+ *                  members: distinct member indexes to restrict to
+ *     vdisk-resize name=N size=B [force=0|1]
+ *                  shrinking needs force=1 and is refused (EBUSY) while the
+ *                  server has the vdisk open for I/O
+ *     vdisk-delete name=N          refused (EBUSY) while the vdisk is open
+ *     member-add path=P [force=0|1] P absolute; force overwrites a label
+ *
+ * Reply: one message of at most VLUN_CTL_REPLY_MAX bytes:
+ *
+ *     ok
+ *     err <errno> <reason>         errno positive decimal (Linux numbers);
+ *                                  the reason is one line
+ *
+ * Malformed requests get "err 22 ..." (EINVAL), unknown verbs
+ * "err 95 ..." (EOPNOTSUPP), an over-long request "err 7 ..." (E2BIG).
+ * The server executes a request with the library's own functions
+ * (vlun_vdisk_create, vlun_vdisk_resize, vlun_vdisk_delete,
+ * vlun_pool_add_member), so it commits through the holder's metadata state
+ * and the holder's view changes at once.
+ */
+#ifndef VLUN_CTL_H
+#define VLUN_CTL_H
+
+#include <stdint.h>
+
+#include "vlun.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VLUN_CTL_REQ_MAX 4608u   /* bytes of a request (a path of PATH_MAX, escaped) */
+#define VLUN_CTL_REPLY_MAX 1024u /* bytes of a reply */
+#define VLUN_CTL_TIMEOUT_MS 120000 /* client: how long a change may take */
+
+/* Client: sends request (a line as above, without '\n') to the process
+ * serving the pool and waits for its reply. Returns 0 on "ok";
+ * -ECONNREFUSED when nobody serves the pool (not held, or held by a
+ * process without a control channel: an older vlun, or another host);
+ * -ETIMEDOUT, -ECONNRESET, -EPROTO (unreadable reply) on channel trouble;
+ * otherwise the server's negative errno, with its reason in
+ * *ret_reply_reason (malloc'd; set only on failure, when not NULL). */
+int vlun_ctl_request(const uint8_t pool_uuid[VLUN_UUID_LEN], const char *request,
+		     char **ret_reply_reason);
+
+/* The abstract socket address of a pool: "\0vlun/pool/<uuid>"; returns the
+ * length of the name (including the leading NUL) written to buf. */
+size_t vlun_ctl_socket_name(const uint8_t pool_uuid[VLUN_UUID_LEN], char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
