@@ -16,8 +16,9 @@
  *   - nothing that destroys data runs without --force (pool create over an
  *     existing label, vdisk delete, shrinking a vdisk);
  *   - a pool that a running handler holds (vlun_pool_paths_in_use) is not
- *     changed, unless the change is safe online (is_safe_online(): nothing
- *     is yet, see there).
+ *     changed by this process; the changes that are safe online
+ *     (is_safe_online()) are sent to the holder, which makes them itself
+ *     (control channel, lib/ctl.h); everything else is refused (exit 4).
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -37,6 +38,7 @@
 
 #include <json-c/json.h>
 
+#include "ctl.h"
 #include "vlun.h"
 
 #ifndef VLUN_VERSION
@@ -178,6 +180,11 @@ struct ctx {
 	struct vlun_pool *pool;
 	struct vlun_pool_desc *desc;
 	char pool_label[PATH_MAX + 32]; /* "pool 'p0'" or "pool '<spec>'" */
+	/* The pool is held by a running handler that answers on its control
+	 * channel: c->pool is a read-only view and changes go to the holder. */
+	bool remote;
+	int holder_pid;         /* 0 when unknown */
+	char holder_comm[64];   /* its /proc comm, "" when unknown */
 };
 
 /* ------------------------------------------------------------ errors */
@@ -567,13 +574,22 @@ static void layout_desc(const struct vlun_vdisk_desc *v, char *buf, size_t len)
  * pool open. The handler's engine owns the map and the metadata of an open
  * pool: a second writer (this process) would commit metadata behind its back
  * and the two copies of the truth would diverge. A change is safe online only
- * when it is carried out BY the running engine, which needs a control channel
- * from vlunctl to that engine. That channel is future work, so today no
- * change is safe online and a held pool is refused with EXIT_INUSE.
+ * when it is carried out BY the running engine: vlunctl sends it over the
+ * pool's control channel (lib/ctl.h) and the holder makes it. These are
+ * vdisk create, vdisk resize (grow; a shrink only of a vdisk the holder has
+ * not open — the holder decides and says why not), vdisk delete of a vdisk
+ * the holder has not open (the holder decides), and pool add-member. Pool
+ * create over members of a held pool is never safe.
  */
 static bool is_safe_online(const struct command *cmd)
 {
-	(void)cmd;
+	static const char *const safe[][2] = {
+		{ "vdisk", "create" }, { "vdisk", "resize" }, { "vdisk", "delete" }, { "pool", "add-member" },
+	};
+
+	for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
+		if (cmd->group && strcmp(cmd->group, safe[i][0]) == 0 && strcmp(cmd->verb, safe[i][1]) == 0)
+			return true;
 	return false;
 }
 
@@ -730,23 +746,22 @@ out:
 	return found;
 }
 
-/* Refuses a change of a pool that is held: returns EXIT_INUSE after the
- * message, 0 if the pool is free, another exit code on error. */
-static int refuse_if_in_use(struct ctx *c, char *const *paths, size_t n, const char *action)
+/* Is one of paths held by a running handler? 1 held (with its pid and
+ * comm when they can be found), 0 not, or an exit code after a message. */
+static int check_held(struct ctx *c, char *const *paths, size_t n, const char *action, int *ret_pid,
+		      char comm[64])
 {
-	char holder[2 * PATH_MAX], backstores[PATH_MAX], comm[64] = "";
-	int pid = 0, r, nbs;
-	bool runner;
+	int pid = 0, r;
 
-	if (is_safe_online(c->cmd))
-		return 0;
+	comm[0] = '\0';
 	r = vlun_pool_paths_in_use(paths, n, &pid);
-	if (r < 0)
-		return fail(EXIT_FAIL, lib_why(NULL, r), hint_for_errno(r),
-			    "%s: checking whether a running handler holds %s", action, c->pool_label);
+	if (r < 0) {
+		fail(EXIT_FAIL, lib_why(NULL, r), hint_for_errno(r),
+		     "%s: checking whether a running handler holds %s", action, c->pool_label);
+		return -EXIT_FAIL;
+	}
 	if (r == 0)
 		return 0;
-
 	if (pid <= 0)
 		pid = find_lock_holder(paths, n);
 	if (pid > 0) {
@@ -756,11 +771,25 @@ static int refuse_if_in_use(struct ctx *c, char *const *paths, size_t n, const c
 		snprintf(f, sizeof(f), "/proc/%d/comm", pid);
 		fp = fopen(f, "re");
 		if (fp) {
-			if (fgets(comm, sizeof(comm), fp))
+			if (fgets(comm, 64, fp))
 				comm[strcspn(comm, "\n")] = '\0';
 			fclose(fp);
 		}
 	}
+	*ret_pid = pid;
+	return 1;
+}
+
+/* The refusal of a change of a held pool: EXIT_INUSE after the message.
+ * no_channel: the change would be safe online but the holder does not
+ * answer on the control channel. */
+static int refuse_held(struct ctx *c, char *const *paths, size_t n, const char *action, int pid,
+		       const char *comm, bool no_channel)
+{
+	char holder[2 * PATH_MAX], backstores[PATH_MAX];
+	int nbs;
+	bool runner;
+
 	runner = strcmp(comm, "tcmu-runner") == 0;
 	backstores[0] = '\0';
 	nbs = find_backstores(paths, n, backstores, sizeof(backstores));
@@ -773,11 +802,92 @@ static int refuse_if_in_use(struct ctx *c, char *const *paths, size_t n, const c
 		snprintf(holder, sizeof(holder), "%s is open in tcmu-runner (%s)", c->pool_label, backstores);
 	else
 		snprintf(holder, sizeof(holder), "%s is open in another process", c->pool_label);
+	if (no_channel)
+		return fail(EXIT_INUSE, holder,
+			    runner || nbs > 0 ?
+			    "No control channel answers for it (a tcmu-runner with an older vlun, or a holder on another host), so it cannot make the change itself; stop the backstore or update vlun first" :
+			    "No control channel answers for it (an older vlun, or a holder on another host), so it cannot make the change itself; stop that process first",
+			    "%s", action);
 	return fail(EXIT_INUSE, holder,
 		    runner || nbs > 0 ?
 		    "Stop the backstore or use targetcli to delete it first (changes to a pool held by a running handler are not safe online)" :
 		    "Stop that process first (changes to a pool held by a running handler are not safe online)",
 		    "%s", action);
+}
+
+/* Refuses a change of a pool that is held: returns EXIT_INUSE after the
+ * message, 0 if the pool is free, another exit code on error. */
+static int refuse_if_in_use(struct ctx *c, char *const *paths, size_t n, const char *action)
+{
+	char comm[64];
+	int pid = 0, r;
+
+	r = check_held(c, paths, n, action, &pid, comm);
+	if (r <= 0)
+		return -r;
+	return refuse_held(c, paths, n, action, pid, comm, false);
+}
+
+/* " (done by the running tcmu-runner, pid N)" after a change the holder
+ * made; "" when the change was made here. */
+static const char *done_by(const struct ctx *c, char *buf, size_t len)
+{
+	if (!c->remote)
+		return "";
+	if (c->holder_pid > 0)
+		snprintf(buf, len, " (done by the running %s, pid %d)",
+			 c->holder_comm[0] ? c->holder_comm : "process holding the pool", c->holder_pid);
+	else
+		snprintf(buf, len, " (done by the running process holding the pool)");
+	return buf;
+}
+
+/* Copies s to out with the control protocol's %XX escapes (space, '%',
+ * bytes outside printable ASCII). */
+static int ctl_escape(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (o + 4 > len)
+			return -ENAMETOOLONG;
+		if (ch <= 0x20 || ch >= 0x7f || ch == '%')
+			o += (size_t)snprintf(out + o, len - o, "%%%02X", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* Sends request to the holder. Returns 0, or an exit code after the
+ * message "<what>: <the holder's reason>. <todo>". */
+static int remote_change(struct ctx *c, const char *request, const char *what)
+{
+	char *reason = NULL;
+	int r, code;
+	const char *todo;
+
+	r = vlun_ctl_request(c->desc->uuid, request, &reason);
+	if (r == 0)
+		return 0;
+	code = exit_for_errno(r);
+	todo = hint_for_errno(r);
+	if (r == -EBUSY)
+		todo = "Delete its backstore with targetcli, then retry (the holder has this vdisk open for I/O)";
+	else if (r == -ECONNREFUSED || r == -ECONNRESET || r == -ETIMEDOUT || r == -EPROTO) {
+		code = EXIT_INUSE;
+		todo = "The process holding the pool did not answer on its control channel; retry, or stop its backstores and run the command again";
+	} else if (r == -EACCES)
+		todo = "Run vlunctl as root or as the user running tcmu-runner";
+	if (reason)
+		r = fail(code, reason, todo, "%s (asked the process holding it)", what);
+	else
+		r = fail(code, strerror(-r), todo, "%s: control channel of %s", what, c->pool_label);
+	free(reason);
+	return r;
 }
 
 static int stat_member(const char *path, const char *action)
@@ -906,12 +1016,15 @@ static int open_pool(struct ctx *c, const char *action)
 
 	if (c->cmd->changes) {
 		label_from_pool(c, c->paths, c->npaths);
-		r = refuse_if_in_use(c, c->paths, c->npaths, action);
-		if (r)
-			return r;
+		r = check_held(c, c->paths, c->npaths, action, &c->holder_pid, c->holder_comm);
+		if (r < 0)
+			return -r;
+		if (r > 0 && !is_safe_online(c->cmd))
+			return refuse_held(c, c->paths, c->npaths, action, c->holder_pid, c->holder_comm, false);
+		c->remote = r > 0;
 	}
 
-	flags = c->cmd->changes ? 0 : VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK;
+	flags = c->cmd->changes && !c->remote ? 0 : VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK;
 	r = vlun_pool_open(c->paths, c->npaths, flags, &c->pool, &reason);
 	if (r < 0) {
 		int code = exit_for_errno(r);
@@ -930,14 +1043,31 @@ static int open_pool(struct ctx *c, const char *action)
 		return fail(EXIT_FAIL, lib_why(NULL, r), hint_for_errno(r), "%s: reading %s", action,
 			    c->pool_label);
 	snprintf(c->pool_label, sizeof(c->pool_label), "pool '%s'", c->desc->name);
+	/* Held: the holder makes the change if it answers. */
+	if (c->remote && vlun_ctl_request(c->desc->uuid, "ping", NULL) < 0)
+		return refuse_held(c, c->paths, c->npaths, action, c->holder_pid, c->holder_comm, true);
 	return 0;
 }
 
-/* After a change: the description again (for the report line). */
+/* After a change: the description again (for the report line). When the
+ * holder made it, from the newest committed metadata. */
 static int refresh_desc(struct ctx *c)
 {
 	struct vlun_pool_desc *d = NULL;
-	int r = vlun_pool_describe(c->pool, &d);
+	int r;
+
+	if (c->remote) {
+		struct vlun_pool *ro = NULL;
+
+		/* close first: the registry would hand back the old view */
+		vlun_pool_close(c->pool);
+		c->pool = NULL;
+		r = vlun_pool_open(c->paths, c->npaths, VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK, &ro, NULL);
+		if (r < 0)
+			return r;
+		c->pool = ro;
+	}
+	r = vlun_pool_describe(c->pool, &d);
 
 	if (r < 0)
 		return r;
@@ -1162,7 +1292,7 @@ static int cmd_pool_add_member(struct ctx *c)
 static int add_member(struct ctx *c, const char *path)
 {
 	char *reason = NULL;
-	char action[PATH_MAX + 64];
+	char action[PATH_MAX + 64], by[128];
 	bool force = c->a->seen & OPT_FORCE, listed;
 	uint32_t before;
 	int r;
@@ -1191,7 +1321,20 @@ static int add_member(struct ctx *c, const char *path)
 	}
 	before = c->desc->nmembers;
 	last_lib_error[0] = '\0';
-	r = vlun_pool_add_member(c->pool, path, force, &reason);
+	if (c->remote) {
+		char esc[3 * PATH_MAX + 1], req[3 * PATH_MAX + 64], what[sizeof(action) + sizeof(c->pool_label) + 8];
+
+		if (ctl_escape(path, esc, sizeof(esc)) < 0)
+			return fail(EXIT_USAGE, strerror(ENAMETOOLONG), "Use a shorter path", "%s", action);
+		snprintf(req, sizeof(req), "member-add path=%s force=%d", esc, force ? 1 : 0);
+		snprintf(what, sizeof(what), "%s to %s", action, c->pool_label);
+		r = remote_change(c, req, what);
+		if (r == EXIT_EXISTS && !force)
+			r = EXIT_DATALOSS; /* a label on it: like offline, --force overwrites */
+		if (r)
+			return r;
+	} else
+		r = vlun_pool_add_member(c->pool, path, force, &reason);
 	if (r < 0) {
 		int code = exit_for_errno(r);
 		const char *todo = hint_for_errno(r);
@@ -1205,7 +1348,8 @@ static int add_member(struct ctx *c, const char *path)
 		return r;
 	}
 	listed = same_file_in(path, c->paths, c->npaths);
-	printf("added '%s' to %s as member %" PRIu32 "\n", path, c->pool_label, before);
+	printf("added '%s' to %s as member %" PRIu32 "%s\n", path, c->pool_label, before,
+	       done_by(c, by, sizeof(by)));
 	if (!listed)
 		printf("note: '%s' is not covered by the pool spec '%s'; include it when you open the pool\n",
 		       path, c->spec);
@@ -1222,7 +1366,7 @@ static int cmd_vdisk_create(struct ctx *c)
 	uint32_t *idx = NULL;
 	size_t nidx = 0;
 	char *reason = NULL;
-	char action[128], s1[32], s2[96];
+	char action[128], s1[32], s2[96], by[128];
 	int r;
 
 	snprintf(action, sizeof(action), "cannot create vdisk '%s'", name);
@@ -1295,11 +1439,34 @@ static int cmd_vdisk_create(struct ctx *c)
 		goto out;
 	}
 	last_lib_error[0] = '\0';
-	r = vlun_vdisk_create(c->pool, &o, &reason);
-	if (r < 0) {
-		r = fail(exit_for_errno(r), lib_why(reason, r), hint_for_errno(r), "%s in %s", action,
-			 c->pool_label);
-		goto out;
+	if (c->remote) {
+		char req[1024], what[sizeof(action) + sizeof(c->pool_label) + 8];
+		size_t off;
+
+		off = (size_t)snprintf(req, sizeof(req), "vdisk-create name=%s layout=%s size=%" PRIu64, name,
+				       layout_name(o.layout), o.size_bytes);
+		if (o.chunk_bytes)
+			off += (size_t)snprintf(req + off, sizeof(req) - off, " chunk=%" PRIu64, o.chunk_bytes);
+		if (o.stripe_width)
+			off += (size_t)snprintf(req + off, sizeof(req) - off, " width=%" PRIu32, o.stripe_width);
+		for (size_t i = 0; i < nidx && off < sizeof(req); i++)
+			off += (size_t)snprintf(req + off, sizeof(req) - off, "%s%" PRIu32, i ? "," : " members=",
+						idx[i]);
+		if (off >= sizeof(req)) {
+			r = fail(EXIT_USAGE, "too many member indexes", "List fewer with --members", "%s", action);
+			goto out;
+		}
+		snprintf(what, sizeof(what), "%s in %s", action, c->pool_label);
+		r = remote_change(c, req, what);
+		if (r)
+			goto out;
+	} else {
+		r = vlun_vdisk_create(c->pool, &o, &reason);
+		if (r < 0) {
+			r = fail(exit_for_errno(r), lib_why(reason, r), hint_for_errno(r), "%s in %s", action,
+				 c->pool_label);
+			goto out;
+		}
 	}
 	printf("created vdisk '%s' in %s: %s, %s", name, c->pool_label, layout_name(o.layout),
 	       fmt_size(o.size_bytes, s1, sizeof(s1)));
@@ -1311,7 +1478,7 @@ static int cmd_vdisk_create(struct ctx *c)
 			printf(" (%s)", strchr(s2, ',') ? strchr(s2, ',') + 2 : s2);
 		}
 	}
-	printf("\n");
+	printf("%s\n", done_by(c, by, sizeof(by)));
 	r = 0;
 out:
 	free(reason);
@@ -1446,7 +1613,7 @@ static int cmd_vdisk_resize(struct ctx *c)
 	const struct vlun_vdisk_desc *v;
 	uint64_t new_bytes, old_bytes;
 	char *reason = NULL;
-	char action[128], s1[32], s2[32];
+	char action[128], s1[32], s2[32], by[128];
 	bool force = c->a->seen & OPT_FORCE;
 	int r;
 
@@ -1476,14 +1643,25 @@ static int cmd_vdisk_resize(struct ctx *c)
 			    "Re-run with --force if the data beyond the new size is not needed (shrink the filesystem on it first)",
 			    "%s from %s to %s", action, s1, s2);
 	last_lib_error[0] = '\0';
-	r = vlun_vdisk_resize(c->pool, name, new_bytes, force, &reason);
+	if (c->remote) {
+		char req[256], what[256];
+
+		snprintf(req, sizeof(req), "vdisk-resize name=%s size=%" PRIu64 " force=%d", name, new_bytes,
+			 force ? 1 : 0);
+		snprintf(what, sizeof(what), "%s from %s to %s", action, s1, s2);
+		r = remote_change(c, req, what);
+		if (r)
+			return r;
+	} else
+		r = vlun_vdisk_resize(c->pool, name, new_bytes, force, &reason);
 	if (r < 0) {
 		r = fail(exit_for_errno(r), lib_why(reason, r), hint_for_errno(r), "%s from %s to %s", action,
 			 s1, s2);
 		free(reason);
 		return r;
 	}
-	printf("resized vdisk '%s' in %s from %s to %s\n", name, c->pool_label, s1, s2);
+	printf("resized vdisk '%s' in %s from %s to %s%s\n", name, c->pool_label, s1, s2,
+	       done_by(c, by, sizeof(by)));
 	return 0;
 }
 
@@ -1492,7 +1670,7 @@ static int cmd_vdisk_delete(struct ctx *c)
 	const char *name = c->args[0];
 	const struct vlun_vdisk_desc *v;
 	char *reason = NULL;
-	char action[128], s1[32], s2[32];
+	char action[128], s1[32], s2[32], by[128];
 	int r;
 
 	snprintf(action, sizeof(action), "cannot delete vdisk '%s'", name);
@@ -1513,14 +1691,23 @@ static int cmd_vdisk_delete(struct ctx *c)
 			    c->pool_label);
 	}
 	last_lib_error[0] = '\0';
-	r = vlun_vdisk_delete(c->pool, name, &reason);
+	if (c->remote) {
+		char req[128], what[sizeof(action) + sizeof(c->pool_label) + 8];
+
+		snprintf(req, sizeof(req), "vdisk-delete name=%s", name);
+		snprintf(what, sizeof(what), "%s in %s", action, c->pool_label);
+		r = remote_change(c, req, what);
+		if (r)
+			return r;
+	} else
+		r = vlun_vdisk_delete(c->pool, name, &reason);
 	if (r < 0) {
 		r = fail(exit_for_errno(r), lib_why(reason, r), hint_for_errno(r), "%s in %s", action,
 			 c->pool_label);
 		free(reason);
 		return r;
 	}
-	printf("deleted vdisk '%s' from %s\n", name, c->pool_label);
+	printf("deleted vdisk '%s' from %s%s\n", name, c->pool_label, done_by(c, by, sizeof(by)));
 	return 0;
 }
 
@@ -1615,8 +1802,12 @@ static const char usage_tail[] =
 "ONLINE CHANGES\n"
 "    Read commands (pool show, vdisk list, vdisk show) work while\n"
 "    tcmu-runner runs the pool: they read the newest committed metadata.\n"
-"    Commands that change a pool are refused (exit 4) while a running\n"
-"    handler holds it; stop the backstore or delete it with targetcli first.\n"
+"    While a running handler holds the pool, vdisk create, vdisk resize,\n"
+"    vdisk delete and pool add-member are sent to it and it makes the\n"
+"    change itself; it refuses (exit 4) to delete or shrink a vdisk it has\n"
+"    open. Other changes (pool create over its members) are refused (exit\n"
+"    4), and so is everything when the holder has no control channel\n"
+"    (older vlun, other host): stop the backstore with targetcli first.\n"
 "\n"
 "JSON\n"
 "    Field names are stable; sizes are integers in bytes (*_bytes) or\n"

@@ -3,9 +3,14 @@
  * vlunctl_test_helper — what the vlunctl tests need from the library
  * besides vlunctl itself:
  *
- *   vlunctl_test_helper hold <ready-file> <pool-spec>
- *       opens the pool the way the handler does (with the pool lock), then
- *       creates <ready-file> and waits until it is killed (SIGTERM).
+ *   vlunctl_test_helper hold <ready-file> <pool-spec> [<vdisk>...]
+ *       opens the pool the way the handler does (with the pool lock, so it
+ *       also serves the pool's control channel), opens the vdisks for I/O,
+ *       then creates <ready-file> and waits until it is killed (SIGTERM).
+ *   vlunctl_test_helper lock <ready-file> <member>...
+ *       takes the pool lock on the members the way the handler does but
+ *       serves no control channel (like a holder running an older vlun, or
+ *       on another host), creates <ready-file> and waits for SIGTERM.
  *   vlunctl_test_helper write <pool-spec> <vdisk> <offset> <length>
  *       writes <length> bytes (a pattern) at <offset> of the vdisk, flushes,
  *       and exits 0 when all completed OK (allocates thin chunks).
@@ -43,9 +48,52 @@ static int open_pool(const char *spec, unsigned flags, struct vlun_pool **ret)
 	return r;
 }
 
-static int hold(const char *ready, const char *spec)
+static int hold(const char *ready, const char *spec, char **vdisks, int nvdisks)
 {
 	struct vlun_pool *p = NULL;
+	struct vlun_vdisk *vds[16] = { NULL };
+	char *reason = NULL;
+	sigset_t set;
+	int sig, fd, r;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (nvdisks > 16) {
+		fprintf(stderr, "helper: at most 16 vdisks\n");
+		return 2;
+	}
+	if (open_pool(spec, 0, &p) < 0)
+		return 1;
+	for (int i = 0; i < nvdisks; i++) {
+		r = vlun_vdisk_open(p, vdisks[i], 0, &vds[i], &reason);
+		if (r < 0) {
+			fprintf(stderr, "helper: opening vdisk '%s': %s\n", vdisks[i], reason ? reason : strerror(-r));
+			free(reason);
+			goto fail;
+		}
+	}
+	fd = open(ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "helper: creating '%s': %m\n", ready);
+		goto fail;
+	}
+	close(fd);
+	sigwait(&set, &sig);
+	for (int i = 0; i < nvdisks; i++)
+		vlun_vdisk_close(vds[i]);
+	vlun_pool_close(p);
+	return 0;
+fail:
+	for (int i = 0; i < nvdisks; i++)
+		vlun_vdisk_close(vds[i]);
+	vlun_pool_close(p);
+	return 1;
+}
+
+static int lock_only(const char *ready, char **members, int n)
+{
 	sigset_t set;
 	int sig, fd;
 
@@ -53,17 +101,23 @@ static int hold(const char *ready, const char *spec)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (open_pool(spec, 0, &p) < 0)
-		return 1;
+	for (int i = 0; i < n; i++) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 4096 };
+
+		fd = open(members[i], O_RDWR | O_CLOEXEC);
+		if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+			fprintf(stderr, "helper: locking '%s': %m\n", members[i]);
+			return 1;
+		}
+		/* kept open: the lock lives as long as the descriptor */
+	}
 	fd = open(ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		fprintf(stderr, "helper: creating '%s': %m\n", ready);
-		vlun_pool_close(p);
 		return 1;
 	}
 	close(fd);
 	sigwait(&set, &sig);
-	vlun_pool_close(p);
 	return 0;
 }
 
@@ -174,11 +228,13 @@ out:
 
 int main(int argc, char **argv)
 {
-	if (argc == 4 && strcmp(argv[1], "hold") == 0)
-		return hold(argv[2], argv[3]);
+	if (argc >= 4 && strcmp(argv[1], "hold") == 0)
+		return hold(argv[2], argv[3], argv + 4, argc - 4);
+	if (argc >= 4 && strcmp(argv[1], "lock") == 0)
+		return lock_only(argv[2], argv + 3, argc - 3);
 	if (argc == 6 && strcmp(argv[1], "write") == 0)
 		return write_range(argv[2], argv[3], argv[4], argv[5]);
-	fprintf(stderr, "usage: %s hold <ready-file> <pool-spec> | write <pool-spec> <vdisk> <offset> <length>\n",
+	fprintf(stderr, "usage: %s hold <ready-file> <pool-spec> [<vdisk>...] | lock <ready-file> <member>... | write <pool-spec> <vdisk> <offset> <length>\n",
 		argv[0]);
 	return 2;
 }
