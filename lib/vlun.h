@@ -245,7 +245,12 @@ int vlun_vdisk_delete(struct vlun_pool *p, const char *name, char **ret_reason);
 int vlun_pool_space(struct vlun_pool *p, uint64_t *ret_total, uint64_t *ret_free);
 
 /* Is the pool held by a running handler? (advisory lock on the members,
- * see pool.c). Returns 1 held, 0 not, <0 error. pid of a holder if known. */
+ * see pool.c). Returns 1 held, 0 not, <0 error. pid of a holder if known.
+ * A held pool must not be changed by another process (only one process may
+ * commit its metadata): a locked open also serves the pool's control
+ * channel, through which the holder makes the changes that are safe online
+ * itself (vdisk create/resize/delete, member add; see ctl.h and
+ * vlun_ctl_request()). */
 int vlun_pool_paths_in_use(char *const *paths, size_t n, int *ret_pid);
 
 /* ------------------------------------------------------ virtual disk I/O

@@ -1819,7 +1819,7 @@ static const char usage_tail[] =
 "    1  failure (I/O error, damaged metadata, ...)\n"
 "    2  usage error (syntax, bad size, bad name, bad option)\n"
 "    3  not found (pool, member or vdisk)\n"
-"    4  in use: the pool is held by a running handler or locked\n"
+"    4  in use: the pool is held by a running handler, or it has the vdisk open\n"
 "    5  no space left in the pool\n"
 "    6  refused: it would destroy data; re-run with --force\n"
 "    7  already exists (name taken, member already in the pool)\n"
