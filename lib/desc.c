@@ -80,6 +80,24 @@ inval:
 	return -EINVAL;
 }
 
+/* The one merge rule for extents, used by the runtime map (map.c) and by
+ * the description edits of a journal delta (meta.c), so both stay extent
+ * for extent alike: b continues a virtually and physically with the same
+ * flags, member, alternate and dirty bitmap; an extent without a member
+ * (INVALID, unbacked ZERO) merges whatever its psector (the merged one keeps
+ * the leftmost's). */
+bool vlun_extent_mergeable(const struct vlun_extent *a, const struct vlun_extent *b)
+{
+	if (a->vsector + a->nsectors != b->vsector || a->flags != b->flags || a->member != b->member ||
+	    a->alt_member != b->alt_member || a->dirty_id != b->dirty_id)
+		return false;
+	if (a->member != VLUN_NO_MEMBER && a->psector + a->nsectors != b->psector)
+		return false;
+	if (a->alt_member != VLUN_NO_MEMBER && a->alt_psector + a->nsectors != b->alt_psector)
+		return false;
+	return true;
+}
+
 static int why_fail(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int why_fail(char *why, size_t whylen, const char *fmt, ...)
 {

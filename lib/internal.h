@@ -6,6 +6,7 @@
 #define VLUN_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -28,6 +29,10 @@ void vlun_log(enum vlun_log_level level, const char *fmt, ...) __attribute__((fo
 
 /* ret_reason helper: *ret = malloc'd printf result (if ret != NULL). */
 void vlun_set_reason(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Whether extent b continues extent a so that the two can be one (desc.c);
+ * the map and the journal-delta edits both merge by this rule. */
+bool vlun_extent_mergeable(const struct vlun_extent *a, const struct vlun_extent *b);
 
 /* ThreadSanitizer cannot see happens-before edges that pass through the
  * kernel (an io_uring SQE and its CQE) or through liburcu 0.13's

@@ -95,18 +95,6 @@ static inline struct vlun_extent ext_clip(const struct vlun_extent *e, uint64_t 
 	return c;
 }
 
-static inline bool ext_mergeable(const struct vlun_extent *a, const struct vlun_extent *b)
-{
-	if (ext_end(a) != b->vsector || a->flags != b->flags || a->member != b->member ||
-	    a->alt_member != b->alt_member || a->dirty_id != b->dirty_id)
-		return false;
-	if (a->member != VLUN_NO_MEMBER && a->psector + a->nsectors != b->psector)
-		return false;
-	if (a->alt_member != VLUN_NO_MEMBER && a->alt_psector + a->nsectors != b->alt_psector)
-		return false;
-	return true;
-}
-
 /* The extents must be sorted, contiguous, non-empty, cover exactly
  * [start, start+len) and stay addressable. */
 static int ext_validate(const struct vlun_extent *ext, uint64_t n, uint64_t start, uint64_t len)
@@ -140,7 +128,7 @@ struct xbuf {
 
 static int xbuf_push(struct xbuf *b, const struct vlun_extent *e)
 {
-	if (b->n > 0 && ext_mergeable(&b->v[b->n - 1], e)) {
+	if (b->n > 0 && vlun_extent_mergeable(&b->v[b->n - 1], e)) {
 		b->v[b->n - 1].nsectors += e->nsectors;
 		return 0;
 	}
@@ -416,7 +404,7 @@ int vlun_map_lookup(struct vlun_map *m, uint64_t vsector, uint64_t nsectors,
 			j = 0;
 		}
 		c = ext_clip(&p->ext[j], pos, VLUN_MIN(ext_end(&p->ext[j]), end));
-		if (count > 0 && ext_mergeable(&out[count - 1], &c)) {
+		if (count > 0 && vlun_extent_mergeable(&out[count - 1], &c)) {
 			out[count - 1].nsectors += c.nsectors;
 		} else if (count == max) {
 			r = -ENOBUFS;

@@ -921,27 +921,10 @@ static void ext_advance(struct vlun_extent *x, uint64_t by)
 		x->alt_psector += by;
 }
 
-/* Same rule as the runtime map (map.c ext_mergeable), so the description
- * and the map stay extent for extent alike: b continues a virtually and
- * physically with the same flags, member, alternate and dirty bitmap; an
- * extent without a member (INVALID, unbacked ZERO) merges whatever its
- * psector (the merged one keeps the leftmost's). */
-static bool ext_mergeable(const struct vlun_extent *a, const struct vlun_extent *b)
-{
-	if (a->vsector + a->nsectors != b->vsector || a->flags != b->flags || a->member != b->member ||
-	    a->alt_member != b->alt_member || a->dirty_id != b->dirty_id)
-		return false;
-	if (a->member != VLUN_NO_MEMBER && a->psector + a->nsectors != b->psector)
-		return false;
-	if (a->alt_member != VLUN_NO_MEMBER && a->alt_psector + a->nsectors != b->alt_psector)
-		return false;
-	return true;
-}
-
 /* Appends e to w[0..*n), merging it into the last one when compatible. */
 static void ext_push(struct vlun_extent *w, uint32_t *n, const struct vlun_extent *e)
 {
-	if (*n > 0 && ext_mergeable(&w[*n - 1], e))
+	if (*n > 0 && vlun_extent_mergeable(&w[*n - 1], e))
 		w[*n - 1].nsectors += e->nsectors;
 	else
 		w[(*n)++] = *e;
