@@ -156,6 +156,22 @@ static int xbuf_push_all(struct xbuf *b, const struct vlun_extent *e, size_t n)
 	return 0;
 }
 
+/* Puts e[0..n) in front of b's extents (merging where they meet); on
+ * failure b is unchanged. */
+static int xbuf_prepend(struct xbuf *b, const struct vlun_extent *e, size_t n)
+{
+	struct xbuf nb = { 0 };
+	int r;
+
+	if ((r = xbuf_push_all(&nb, e, n)) < 0 || (r = xbuf_push_all(&nb, b->v, b->n)) < 0) {
+		free(nb.v);
+		return r;
+	}
+	free(b->v);
+	*b = nb;
+	return 0;
+}
+
 /* -------------------------------------------------------- pages, tops */
 
 static struct map_page *page_new(const struct vlun_extent *ext, uint32_t n)
@@ -483,16 +499,9 @@ static int map_set_locked(struct vlun_map *m, uint64_t s, uint64_t len,
 			if ((r = xbuf_push_all(&b, p->ext, p->n)) < 0)
 				goto out;
 		} else {
-			struct xbuf nb = { 0 };
-
 			p = t->pages[--pi];
-			if ((r = xbuf_push_all(&nb, p->ext, p->n)) < 0 ||
-			    (r = xbuf_push_all(&nb, b.v, b.n)) < 0) {
-				free(nb.v);
+			if ((r = xbuf_prepend(&b, p->ext, p->n)) < 0)
 				goto out;
-			}
-			free(b.v);
-			b = nb;
 		}
 	}
 	r = map_rebuild(m, pi, pe, b.v, b.n, t->size);
@@ -572,16 +581,9 @@ int vlun_map_resize(struct vlun_map *m, uint64_t new_size, const struct vlun_ext
 				goto out;
 		}
 		if (b.n < MAP_PAGE_MIN && pi > 0) {
-			struct xbuf nb = { 0 };
-
 			p = t->pages[--pi];
-			if ((r = xbuf_push_all(&nb, p->ext, p->n)) < 0 ||
-			    (r = xbuf_push_all(&nb, b.v, b.n)) < 0) {
-				free(nb.v);
+			if ((r = xbuf_prepend(&b, p->ext, p->n)) < 0)
 				goto out;
-			}
-			free(b.v);
-			b = nb;
 		}
 	} else {
 		r = ntail > 0 ? -EINVAL : 0;
