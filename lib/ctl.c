@@ -73,17 +73,6 @@ struct ctl_parsed {
 	size_t nargs;
 };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes %XX in place; refuses bytes that must have been escaped. */
 static int unescape(char *s, char *why, size_t whylen, const char *key)
 {
@@ -91,7 +80,7 @@ static int unescape(char *s, char *why, size_t whylen, const char *key)
 	for (char *r = s; *r; r++) {
 		unsigned char ch = (unsigned char)*r;
 		if (ch == '%') {
-			int hi = hexval(r[1]), lo = hi < 0 ? -1 : hexval(r[2]);
+			int hi = vlun_hexval(r[1]), lo = hi < 0 ? -1 : vlun_hexval(r[2]);
 			if (hi < 0 || lo < 0) {
 				snprintf(why, whylen, "value of '%s': '%%' must be followed by two hex digits", key);
 				return -EINVAL;

@@ -30,6 +30,10 @@ void vlun_log(enum vlun_log_level level, const char *fmt, ...) __attribute__((fo
 /* ret_reason helper: *ret = malloc'd printf result (if ret != NULL). */
 void vlun_set_reason(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The value of one hex digit of either case, -1 for anything else (util.c);
+ * UUID parsing and the control channel's %XX decoding share it. */
+int vlun_hexval(char c);
+
 /* Whether extent b continues extent a so that the two can be one (desc.c);
  * the map and the journal-delta edits both merge by this rule. */
 bool vlun_extent_mergeable(const struct vlun_extent *a, const struct vlun_extent *b);

@@ -222,7 +222,8 @@ VLUN_EXPORT void vlun_uuid_format(const uint8_t u[VLUN_UUID_LEN], char out[37])
 	out[o] = '\0';
 }
 
-static int hexval(char c)
+/* The value of one hex digit of either case, -1 for anything else. */
+int vlun_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -251,8 +252,8 @@ VLUN_EXPORT int vlun_uuid_parse(const char *s, uint8_t out[VLUN_UUID_LEN])
 			i++;
 			continue;
 		}
-		hi = hexval(s[i]);
-		lo = hexval(s[i + 1]);
+		hi = vlun_hexval(s[i]);
+		lo = vlun_hexval(s[i + 1]);
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		u[o++] = (uint8_t)(hi << 4 | lo);
