@@ -81,6 +81,15 @@ static struct vlun_extent mapped(uint64_t vsector, uint64_t n, uint32_t member, 
 	};
 }
 
+/* A thin range no chunk backs yet: reads zero until the first write. */
+static struct vlun_extent unallocated(uint64_t vsector, uint64_t n)
+{
+	return (struct vlun_extent){
+		.vsector = vsector, .nsectors = n, .member = VLUN_NO_MEMBER,
+		.alt_member = VLUN_NO_MEMBER, .flags = VLUN_EXT_INVALID,
+	};
+}
+
 /* Candidate members: the given list (each must exist and be OK) or every
  * OK member. */
 static int candidates(const struct vlun_pool_desc *pool, const uint32_t *members, size_t nmembers,
@@ -461,10 +470,7 @@ int vlun_layout_build(struct vlun_alloc *a, const struct vlun_pool_desc *pool,
 		ext = malloc(sizeof(*ext));
 		if (!ext)
 			return -ENOMEM;
-		ext[0] = (struct vlun_extent){
-			.vsector = 0, .nsectors = size, .member = VLUN_NO_MEMBER,
-			.alt_member = VLUN_NO_MEMBER, .flags = VLUN_EXT_INVALID,
-		};
+		ext[0] = unallocated(0, size);
 		n = 1;
 		break;
 
@@ -620,10 +626,7 @@ int vlun_layout_resize(struct vlun_alloc *a, const struct vlun_pool_desc *pool,
 		add = malloc(sizeof(*add));
 		if (!add)
 			return -ENOMEM;
-		add[0] = (struct vlun_extent){
-			.vsector = old, .nsectors = new_size - old, .member = VLUN_NO_MEMBER,
-			.alt_member = VLUN_NO_MEMBER, .flags = VLUN_EXT_INVALID,
-		};
+		add[0] = unallocated(old, new_size - old);
 		nadd = 1;
 		break;
 	}
