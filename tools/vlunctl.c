@@ -1049,6 +1049,25 @@ static int open_pool(struct ctx *c, const char *action)
 	return 0;
 }
 
+/* Opens the pool and finds the vdisk name in it; either failure is
+ * reported after action ("cannot ... vdisk 'x'"). */
+static int open_vdisk(struct ctx *c, const char *name, const char *action,
+		      const struct vlun_vdisk_desc **ret)
+{
+	const struct vlun_vdisk_desc *v;
+	int r;
+
+	r = open_pool(c, action);
+	if (r)
+		return r;
+	v = find_vdisk(c->desc, name);
+	if (!v)
+		return fail(EXIT_NOTFOUND, "no such vdisk", "'vlunctl vdisk list' shows the vdisks of the pool",
+			    "%s in %s", action, c->pool_label);
+	*ret = v;
+	return 0;
+}
+
 /* After a change: the description again (for the report line). When the
  * holder made it, from the newest committed metadata. */
 static int refresh_desc(struct ctx *c)
@@ -1530,14 +1549,10 @@ static int cmd_vdisk_show(struct ctx *c)
 	int r;
 
 	snprintf(action, sizeof(action), "cannot show vdisk '%s'", name);
-	r = open_pool(c, action);
+	r = open_vdisk(c, name, action, &v);
 	if (r)
 		return r;
 	d = c->desc;
-	v = find_vdisk(d, name);
-	if (!v)
-		return fail(EXIT_NOTFOUND, "no such vdisk", "'vlunctl vdisk list' shows the vdisks of the pool",
-			    "%s in %s", action, c->pool_label);
 	alloc = vdisk_allocated_sectors(v);
 
 	if (c->a->seen & OPT_JSON) {
@@ -1624,13 +1639,9 @@ static int cmd_vdisk_resize(struct ctx *c)
 	r = parse_size_arg("--size", c->a->size, false, &new_bytes);
 	if (r)
 		return r;
-	r = open_pool(c, action);
+	r = open_vdisk(c, name, action, &v);
 	if (r)
 		return r;
-	v = find_vdisk(c->desc, name);
-	if (!v)
-		return fail(EXIT_NOTFOUND, "no such vdisk", "'vlunctl vdisk list' shows the vdisks of the pool",
-			    "%s in %s", action, c->pool_label);
 	old_bytes = v->size_sectors << VLUN_SECTOR_SHIFT;
 	fmt_size(old_bytes, s1, sizeof(s1));
 	fmt_size(new_bytes, s2, sizeof(s2));
@@ -1674,13 +1685,9 @@ static int cmd_vdisk_delete(struct ctx *c)
 	int r;
 
 	snprintf(action, sizeof(action), "cannot delete vdisk '%s'", name);
-	r = open_pool(c, action);
+	r = open_vdisk(c, name, action, &v);
 	if (r)
 		return r;
-	v = find_vdisk(c->desc, name);
-	if (!v)
-		return fail(EXIT_NOTFOUND, "no such vdisk", "'vlunctl vdisk list' shows the vdisks of the pool",
-			    "%s in %s", action, c->pool_label);
 	if (!(c->a->seen & OPT_FORCE)) {
 		char why[160];
 
