@@ -260,6 +260,28 @@ static inline int mt_load(struct mt_pool *p, struct vlun_pool_desc **ret, struct
 	return vlun_meta_load(p->m, p->n, ret, ret_st, why, wl);
 }
 
+/* A description with one thin disk "thin0" of size sectors, 1-sector
+ * chunks, all of it one INVALID extent (the journal tests' subject). */
+static inline struct vlun_pool_desc *mt_desc_thin(const struct mt_pool *p, uint64_t size)
+{
+	struct vlun_pool_desc *d = mt_desc_new(p);
+	struct vlun_vdisk_desc *v;
+
+	d->vdisks = calloc(1, sizeof(*v));
+	d->nvdisks = 1;
+	v = &d->vdisks[0];
+	v->id = d->next_vdisk_id++;
+	snprintf(v->name, sizeof(v->name), "thin0");
+	v->layout = VLUN_LAYOUT_THIN;
+	v->size_sectors = size;
+	v->chunk_sectors = 1;
+	v->nextents = 1;
+	v->extents = calloc(1, sizeof(*v->extents));
+	v->extents[0] = (struct vlun_extent){ .nsectors = size, .member = VLUN_NO_MEMBER,
+					      .alt_member = VLUN_NO_MEMBER, .flags = VLUN_EXT_INVALID };
+	return d;
+}
+
 /* One delta: replaces [vs, vs+ns) of vdisk v by a single extent. */
 static inline struct vlun_meta_delta mt_delta_one(const struct vlun_vdisk_desc *v, uint64_t vs, uint64_t ns,
 						  struct vlun_extent *x, uint32_t member, uint64_t psector)

@@ -12,24 +12,7 @@ static void overflow(void **state)
 	char why[512];
 
 	mt_pool_create(&p, 2, MT_DISK_BYTES, MT_META_BYTES);
-	d = mt_desc_new(&p);
-	{
-		/* a thin disk, one INVALID extent */
-		struct vlun_vdisk_desc *v;
-
-		d->vdisks = calloc(1, sizeof(*v));
-		d->nvdisks = 1;
-		v = &d->vdisks[0];
-		v->id = d->next_vdisk_id++;
-		snprintf(v->name, sizeof(v->name), "thin0");
-		v->layout = VLUN_LAYOUT_THIN;
-		v->size_sectors = 4096;
-		v->chunk_sectors = 1;
-		v->nextents = 1;
-		v->extents = calloc(1, sizeof(*v->extents));
-		v->extents[0] = (struct vlun_extent){ .nsectors = 4096, .member = VLUN_NO_MEMBER,
-						      .alt_member = VLUN_NO_MEMBER, .flags = VLUN_EXT_INVALID };
-	}
+	d = mt_desc_thin(&p, 4096); /* one INVALID extent */
 	assert_int_equal(vlun_meta_init(p.m, p.n, &st), 0);
 	assert_int_equal(vlun_meta_commit(st, p.m, p.n, d), 0);
 	jslots = p.m[0].label.journal_bytes / 4096; /* one-extent records take one block */

@@ -17,27 +17,6 @@ static void do_delta(struct mt_pool *p, struct vlun_meta *st, struct vlun_pool_d
 	assert_int_equal(vlun_meta_commit_delta(st, p->m, p->n, d, &dl, 1), 0);
 }
 
-/* A thin disk of 64 sectors, all INVALID. */
-static struct vlun_pool_desc *thin_desc(struct mt_pool *p)
-{
-	struct vlun_pool_desc *d = mt_desc_new(p);
-	struct vlun_vdisk_desc *v;
-
-	d->vdisks = calloc(1, sizeof(*v));
-	d->nvdisks = 1;
-	v = &d->vdisks[0];
-	v->id = d->next_vdisk_id++;
-	snprintf(v->name, sizeof(v->name), "thin0");
-	v->layout = VLUN_LAYOUT_THIN;
-	v->size_sectors = 64;
-	v->chunk_sectors = 1;
-	v->nextents = 1;
-	v->extents = calloc(1, sizeof(*v->extents));
-	v->extents[0] = (struct vlun_extent){ .nsectors = 64, .member = VLUN_NO_MEMBER,
-					      .alt_member = VLUN_NO_MEMBER, .flags = VLUN_EXT_INVALID };
-	return d;
-}
-
 static uint64_t jrec_seq(struct mt_pool *p, size_t i, uint64_t pos)
 {
 	const uint8_t *b = vlun_memdisk_data(p->m[i].dev) + p->m[i].label.journal_offset + pos;
@@ -53,7 +32,7 @@ static void replay_in_order(void **state)
 	char why[512];
 
 	mt_pool_create(&p, 2, MT_DISK_BYTES, MT_META_BYTES);
-	d = thin_desc(&p);
+	d = mt_desc_thin(&p, 64); /* all INVALID */
 	assert_int_equal(vlun_meta_init(p.m, p.n, &st), 0);
 	assert_int_equal(vlun_meta_commit(st, p.m, p.n, d), 0);
 	/* overlapping deltas: order matters (10 is mapped twice, last wins) */
@@ -99,7 +78,7 @@ static void stale_records_before_checkpoint_ignored(void **state)
 	char why[512];
 
 	mt_pool_create(&p, 1, MT_DISK_BYTES, MT_META_BYTES);
-	d = thin_desc(&p);
+	d = mt_desc_thin(&p, 64);
 	assert_int_equal(vlun_meta_init(p.m, p.n, &st), 0);
 	assert_int_equal(vlun_meta_commit(st, p.m, p.n, d), 0);             /* seq 1 */
 	for (uint64_t k = 0; k < 5; k++)
@@ -107,7 +86,7 @@ static void stale_records_before_checkpoint_ignored(void **state)
 	/* a checkpoint of a state WITHOUT those deltas (e.g. they were undone):
 	 * the old records 2..6 still sit in the journal */
 	vlun_pool_desc_free(d);
-	d = thin_desc(&p);
+	d = mt_desc_thin(&p, 64);
 	d->generation = 1000;
 	assert_int_equal(vlun_meta_commit(st, p.m, p.n, d), 0);             /* seq 7 */
 	assert_int_equal(jrec_seq(&p, 0, 4096), 3);
@@ -139,7 +118,7 @@ static void torn_record_ends_replay(void **state)
 	char why[512];
 
 	mt_pool_create(&p, 2, MT_DISK_BYTES, MT_META_BYTES);
-	d = thin_desc(&p);
+	d = mt_desc_thin(&p, 64);
 	assert_int_equal(vlun_meta_init(p.m, p.n, &st), 0);
 	assert_int_equal(vlun_meta_commit(st, p.m, p.n, d), 0);
 	do_delta(&p, st, d, 1, d->members[0].data_start + 1);
@@ -180,7 +159,7 @@ static void record_taken_from_other_member(void **state)
 	char why[512];
 
 	mt_pool_create(&p, 2, MT_DISK_BYTES, MT_META_BYTES);
-	d = thin_desc(&p);
+	d = mt_desc_thin(&p, 64);
 	assert_int_equal(vlun_meta_init(p.m, p.n, &st), 0);
 	assert_int_equal(vlun_meta_commit(st, p.m, p.n, d), 0);
 	for (uint64_t k = 0; k < 4; k++)
@@ -206,7 +185,7 @@ static void apply_delta_rejects_bad_ranges(void **state)
 	struct vlun_meta_delta dl;
 
 	mt_pool_create(&p, 1, MT_DISK_BYTES, MT_META_BYTES);
-	d = thin_desc(&p);
+	d = mt_desc_thin(&p, 64);
 	dl = mt_delta_one(&d->vdisks[0], 60, 8, &x, VLUN_NO_MEMBER, 0);
 	assert_int_equal(vlun_meta_apply_delta(d, &dl), -EINVAL); /* past the end */
 	dl = mt_delta_one(&d->vdisks[0], 0, 4, &x, VLUN_NO_MEMBER, 0);
