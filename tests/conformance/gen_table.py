@@ -144,6 +144,10 @@ def main():
         w("| %s | %d | %d | %d | %d | %s / %s | %s s |" % (
             LABEL[b], len(res[b]), c["PASS"], c["FAIL"], c["SKIP"],
             s.get("passed", "?"), s.get("failed", "?"), s.get("seconds", "?")))
+    if any(summ[b].get("parallel") == "1" for b in BACKENDS):
+        w("")
+        w("The three runs ran at the same time in the guest (`CONF_PARALLEL=1`, two vCPUs under TCG): "
+          "each run time is that run's wall clock while sharing the guest with the other two.")
     w("")
     w("## Tests fileio passes and vlun fails")
     w("")

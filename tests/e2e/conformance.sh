@@ -1,4 +1,4 @@
-# suites: conformance
+# suites: e2e conformance
 # summary: libiscsi iscsi-test-cu -t SCSI (PR with 2 initiators) vs LIO fileio, user:qcow, user:vlun; per-test results
 #
 # One guest boot, three 1 GiB LUNs on the same medium (the guest's ext4
@@ -7,11 +7,18 @@
 # member files. Each LUN is LUN 0 of its own iSCSI target with portals
 # 127.0.0.1 and 127.0.0.2 and ACLs for libiscsi's two initiator names, so
 # the persistent-reservation and multipath tests run with a second
-# initiator. iscsi-test-cu runs the whole SCSI family against each.
-# It takes 20-25 minutes under TCG on a 2-core host (vlun runs ~20 more
-# tests than fileio: thin provisioning, VERIFY(12)), so it is not part of
-# the e2e suite, and needs VLUN_LAB_TIMEOUT above the default 1500 s
-# (tests/conformance/regenerate sets 3600).
+# initiator. iscsi-test-cu runs the whole SCSI family against each; the
+# three runs go at once (CONF_PARALLEL=1): each waits on command round
+# trips and alone keeps about one of the guest's two vCPUs busy. Measured
+# under TCG on an otherwise idle 2-core host: ~265 s for all three at once
+# (vlun's is the longest: it also runs the thin-provisioning, GET LBA
+# STATUS and VERIFY(12) tests the others skip, ~100 s of it), against
+# 1233 s one after the other in the earlier table's (busy host) run. No
+# test scales with the LUN size (libiscsi caps its ranges at 256..65536
+# blocks), so 1 GiB costs nothing extra.
+#
+# Per-test seconds: conf-<b>.times (from the stamped conf-<b>.tlog), with
+# per-suite sums and the slowest tests in scenario.log.
 #
 # Results (synced to the host, <results>/conformance/):
 #   conf-<b>.log         the raw CUnit output of iscsi-test-cu
@@ -32,8 +39,15 @@ CONF_TGT_BASE=iqn.2003-01.org.vlun.lab:conf
 # fileio passes these, vlun fails them, for a reason outside vlun
 # (see tests/conformance/known-differences.tsv)
 CONF_VLUN_KNOWN="Inquiry.AllocLength Inquiry.BlockLimits"
+# the result follows LIO's session teardown race, not the backend: each has
+# failed on fileio and vlun and passed on both in other runs (notes.md,
+# "Reserve6.Logout and .ITNexusLoss"); not compared, so e2e does not flake
+CONF_RACY="Reserve6.Logout Reserve6.ITNexusLoss"
 # iscsi-test-cu's -t argument (the whole SCSI family)
 CONF_TESTS=SCSI
+# 1: the three runs at once (different LUNs and targets; the guest's two
+# vCPUs are otherwise half idle, each run waits on command round trips)
+CONF_PARALLEL=1
 # For quick iterations a developer may put an untracked
 # tests/e2e/conformance.local next to this file, e.g.
 #   CONF_BACKENDS=vlun CONF_TESTS='SCSI.Inquiry.*'
@@ -140,22 +154,74 @@ conf_parse() { # log
 	}' "$1"
 }
 
-conf_run() { # backend
-	local b=$1 t log tsv
+# each line of stdin prefixed with the wall-clock time it arrived
+conf_stamp() {
+	local l
+	while IFS= read -r l || [ -n "$l" ]; do
+		printf '%s %s\n' "$EPOCHREALTIME" "$l"
+	done
+}
+
+# stamped CUnit log -> test<TAB>seconds: from the previous test's verdict
+# (or the start) to this one's, so a suite's set-up counts to its first test
+conf_times() { # tlog start
+	awk -v prev="$2" '
+	function fin(ts) { printf "%s\t%.2f\n", cur, ts - prev; prev = ts; cur = "" }
+	{ ts = $1; sub(/^[^ ]* /, "") }
+	/^Suite: / { suite = $2; next }
+	/^  Test: / {
+		cur = suite "." $2
+		rest = $0; sub(/^  Test: [^ ]+ \.\.\./, "", rest)
+		if (rest ~ /^passed/ || rest ~ /passed$/ || rest ~ /^FAILED/ || rest ~ /FAILED$/) fin(ts)
+		next
+	}
+	cur != "" {
+		line = $0; sub(/^[ \t]+/, "", line)
+		if ((line ~ /passed$/ || line ~ /FAILED$/) && line !~ /^\[/) fin(ts)
+	}' "$1"
+}
+
+# per-suite seconds and the slowest tests, into the scenario log
+conf_times_report() { # times
+	echo "  seconds per suite:"
+	awk -F'\t' '{ s = $1; sub(/\..*/, "", s); t[s] += $2 } END { for (s in t) printf "    %8.1f  %s\n", t[s], s }' "$1" | sort -rn
+	echo "  slowest tests:"
+	sort -t"$(printf '\t')" -k2,2 -rn "$1" | head -n 15 | awk -F'\t' '{ printf "    %8.1f  %s\n", $2, $1 }'
+}
+
+# iscsi-test-cu against one backend; only writes its own conf-<b>.* files,
+# so several can run at once (CONF_PARALLEL)
+conf_exec() { # backend
+	local b=$1 t e0 rc
 	t=$(conf_tgt "$b")
+	e0=$EPOCHREALTIME
+	# line-buffered so that each line is stamped when the test prints it
+	timeout 1200 stdbuf -oL iscsi-test-cu --dataloss -t "$CONF_TESTS" -i "$LIBISCSI_INI" -I "$LIBISCSI_INI2" \
+		"iscsi://$P1/$t/0" "iscsi://$P2/$t/0" 2>&1 | conf_stamp >"$LAB_SDIR/conf-$b.tlog"
+	rc=${PIPESTATUS[0]}
+	sed 's/^[0-9.]* //' "$LAB_SDIR/conf-$b.tlog" >"$LAB_SDIR/conf-$b.log"
+	conf_times "$LAB_SDIR/conf-$b.tlog" "$e0" >"$LAB_SDIR/conf-$b.times"
+	awk -v a="$e0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }' >"$LAB_SDIR/conf-$b.seconds"
+	echo "$rc" >"$LAB_SDIR/conf-$b.rc"
+}
+
+conf_cmdline() { # backend
+	local t; t=$(conf_tgt "$1")
+	echo "iscsi-test-cu --dataloss -t $CONF_TESTS -i $LIBISCSI_INI -I $LIBISCSI_INI2 iscsi://$P1/$t/0 iscsi://$P2/$t/0"
+}
+
+# parse and check one finished run
+conf_report() { # backend
+	local b=$1 log tsv rc s
 	log=$LAB_SDIR/conf-$b.log
 	tsv=$LAB_SDIR/conf-$b.tsv
-	step "iscsi-test-cu -t $CONF_TESTS against $b ($t)"
-	check "$b: no PR registration before the run" conf_no_pr_keys "$b"
-	local t0; t0=$(lab_uptime)
-	echo "+ iscsi-test-cu --dataloss -t $CONF_TESTS -i $LIBISCSI_INI -I $LIBISCSI_INI2 iscsi://$P1/$t/0 iscsi://$P2/$t/0"
-	timeout 1200 iscsi-test-cu --dataloss -t "$CONF_TESTS" -i "$LIBISCSI_INI" -I "$LIBISCSI_INI2" \
-		"iscsi://$P1/$t/0" "iscsi://$P2/$t/0" >"$log" 2>&1
-	local rc=$?
-	echo "  (rc $rc, $(_lab_t "$t0")s)"
+	rc=$(cat "$LAB_SDIR/conf-$b.rc" 2>/dev/null || echo 255)
+	s=$(cat "$LAB_SDIR/conf-$b.seconds" 2>/dev/null || echo 0)
+	echo "$b: rc $rc, ${s}s"
 	conf_parse "$log" >"$tsv"
-	grep -E '^ +tests ' "$log" | tail -n1 | awk -v rc=$rc -v s="$(_lab_t "$t0")" \
-		'{ printf "total=%s ran=%s passed=%s failed=%s inactive=%s rc=%s seconds=%s\n", $2, $3, $4, $5, $6, rc, s }' \
+	conf_times_report "$LAB_SDIR/conf-$b.times"
+	grep -E '^ +tests ' "$log" | tail -n1 | awk -v rc="$rc" -v s="$s" -v par="$CONF_PARALLEL" \
+		'{ printf "total=%s ran=%s passed=%s failed=%s inactive=%s rc=%s seconds=%s parallel=%s\n", $2, $3, $4, $5, $6, rc, s, par }' \
 		>"$LAB_SDIR/conf-$b.summary"
 	local np nf ns
 	np=$(awk -F'\t' '$2=="PASS"' "$tsv" | wc -l)
@@ -173,7 +239,7 @@ conf_run() { # backend
 # tests fileio passes (PASS or SKIP) and vlun fails, minus the known ones
 conf_regressions() {
 	local f=$LAB_SDIR/conf-fileio.tsv v=$LAB_SDIR/conf-vlun.tsv
-	awk -F'\t' -v known=" $CONF_VLUN_KNOWN " '
+	awk -F'\t' -v known=" $CONF_VLUN_KNOWN $CONF_RACY " '
 		FNR == NR { if ($2 != "FAIL") ok[$1] = 1; next }
 		$2 == "FAIL" && ($1 in ok) && index(known, " " $1 " ") == 0 { print $1 "  (" $3 ")"; bad = 1 }
 		END { exit bad }' "$f" "$v"
@@ -211,12 +277,35 @@ scenario_main() {
 	done
 	must wait_for 10 sh -c "ss -ltn | grep -q '$P1:3260 ' && ss -ltn | grep -q '$P2:3260 '"
 
+	local b0
 	for b in $CONF_BACKENDS; do
-		conf_run "$b"
+		check "$b: no PR registration before the run" conf_no_pr_keys "$b"
 	done
+	if [ "$CONF_PARALLEL" = 1 ]; then
+		step "iscsi-test-cu -t $CONF_TESTS against $CONF_BACKENDS at once"
+		b0=$(lab_uptime)
+		local pids=()
+		for b in $CONF_BACKENDS; do
+			echo "+ $(conf_cmdline "$b")"
+			conf_exec "$b" &
+			pids+=($!)
+		done
+		wait "${pids[@]}"
+		say "      all backends done in $(_lab_t "$b0")s"
+		for b in $CONF_BACKENDS; do
+			conf_report "$b"
+		done
+	else
+		for b in $CONF_BACKENDS; do
+			step "iscsi-test-cu -t $CONF_TESTS against $b ($(conf_tgt "$b"))"
+			echo "+ $(conf_cmdline "$b")"
+			conf_exec "$b"
+			conf_report "$b"
+		done
+	fi
 
 	case " $CONF_BACKENDS " in *" fileio "*" vlun "*) ;; *) return 0 ;; esac
 	step "compare: what fileio passes, vlun must pass"
 	show conf_regressions
-	check "vlun fails no test that fileio passes (known: ${CONF_VLUN_KNOWN:-none})" conf_regressions
+	check "vlun fails no test that fileio passes (known: ${CONF_VLUN_KNOWN:-none}; racy: $CONF_RACY)" conf_regressions
 }
