@@ -22,6 +22,7 @@
 #include "io.h"
 #include "map.h"
 #include "meta.h"
+#include "stats.h"
 #include "vlun.h"
 
 struct vlun_vdisk;
@@ -31,6 +32,7 @@ struct pool_member {
 	struct vlun_blkdev *dev; /* NULL when missing */
 	int fd;
 	bool direct;
+	struct vlun_iostat stats; /* I/O to this member (stats.h) */
 };
 
 /* Work for the controller thread. */
@@ -142,5 +144,7 @@ uint32_t vdisk_id_of(const struct vlun_vdisk *vd);
 struct vlun_map *vdisk_map_of(const struct vlun_vdisk *vd);
 /* Requests not yet completed (used to refuse delete/shrink). */
 bool vdisk_busy(const struct vlun_vdisk *vd);
+/* The vdisk's I/O statistics (stats.h), read by pool_stats_collect. */
+const struct vlun_iostat *vdisk_stats_of(const struct vlun_vdisk *vd);
 
 #endif
