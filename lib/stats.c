@@ -6,6 +6,34 @@
  * Every fast-path update is a relaxed atomic operation: the counters are
  * statistics, not synchronisation, and no reader derives anything about
  * other memory from them.
+ *
+ * The "stats" payload (pool_stats_collect), one line per object, words
+ * separated by one space, values %XX-escaped like control requests
+ * (space, '%' and bytes outside printable ASCII):
+ *
+ *   pool name=N uuid=U pid=P time_ns=T realtime_ns=R uptime_ns=X members=M vdisks=V
+ *   member idx=I path=P state=ok|missing|failed <counters>
+ *   vdisk name=N id=I <counters>
+ *
+ * time_ns is CLOCK_MONOTONIC of the holder when the sample was taken (the
+ * clock of since_ns; rates = difference of two samples / difference of
+ * time_ns), realtime_ns the wall clock, uptime_ns how long the members have
+ * been counted. members lists every member slot of the pool, vdisks only
+ * the vdisks open in the holder (their counters start when opened).
+ * <counters>, all decimal integers:
+ *
+ *   reads writes others                 completed I/Os (errors included)
+ *   read_bytes write_bytes other_bytes  bytes of the successful ones
+ *   errors faults outstanding max_outstanding
+ *   lat_count lat_sum_ns                latency samples and their sum
+ *   p50_ns p90_ns p99_ns p999_ns max_ns percentiles (bucket upper bounds)
+ *   recent_ns                           moving average (read balancing)
+ *   since_ns                            CLOCK_MONOTONIC when counting began
+ *   hist=B:C[,B:C]...                   non-empty histogram buckets
+ *                                       (index:count; "-" when none), for
+ *                                       percentiles over an interval
+ *
+ * Clients ignore keys they do not know: later versions may add some.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,7 +41,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
 #include "internal.h"
+#include "pool_priv.h"
 #include "stats.h"
 
 #define RLX memory_order_relaxed
@@ -125,12 +156,15 @@ uint64_t vlun_iostat_recent_ns(const struct vlun_iostat *s)
 	return atomic_load_explicit(&s->recent_ns, RLX);
 }
 
-/* The upper bound of the bucket holding the sample of rank
- * ceil(count * q_per100k / 100000) (1-based) in hist; count = sum of hist. */
-static uint64_t percentile(const uint64_t *hist, uint64_t count, unsigned q_per100k)
+uint64_t vlun_iostat_percentile(const uint64_t hist[VLUN_IOSTAT_NBUCKETS], unsigned q_per100k)
 {
+	uint64_t count = 0;
+	for (unsigned i = 0; i < VLUN_IOSTAT_NBUCKETS; i++)
+		count += hist[i];
 	if (count == 0)
 		return 0;
+	if (q_per100k > 100000u)
+		q_per100k = 100000u;
 	/* rank = ceil(count * q), computed without overflow for any count */
 	uint64_t rank = count / 100000u * q_per100k +
 			VLUN_DIV_ROUND_UP(count % 100000u * q_per100k, 100000u);
@@ -168,9 +202,120 @@ void vlun_iostat_snapshot(const struct vlun_iostat *s, struct vlun_iostat_snap *
 		if (hist[i])
 			o.max_ns = vlun_iostat_bucket_upper(i);
 	}
-	o.p50_ns = percentile(hist, o.lat_count, 50000);
-	o.p90_ns = percentile(hist, o.lat_count, 90000);
-	o.p99_ns = percentile(hist, o.lat_count, 99000);
-	o.p999_ns = percentile(hist, o.lat_count, 99900);
+	o.p50_ns = vlun_iostat_percentile(hist, 50000);
+	o.p90_ns = vlun_iostat_percentile(hist, 90000);
+	o.p99_ns = vlun_iostat_percentile(hist, 99000);
+	o.p999_ns = vlun_iostat_percentile(hist, 99900);
 	*ret = o;
+}
+
+/* ------------------------------------------------------------ payload */
+
+static void put_escaped(FILE *f, const char *s)
+{
+	if (!*s) {
+		fputs("%00", f); /* never empty; decodes to "" for clients that stop at NUL */
+		return;
+	}
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch <= 0x20 || ch >= 0x7f || ch == '%')
+			fprintf(f, "%%%02X", ch);
+		else
+			fputc(ch, f);
+	}
+}
+
+static void put_counters(FILE *f, const struct vlun_iostat *s)
+{
+	struct vlun_iostat_snap o;
+	vlun_iostat_snapshot(s, &o);
+	fprintf(f, " reads=%llu writes=%llu others=%llu read_bytes=%llu write_bytes=%llu other_bytes=%llu"
+		" errors=%llu faults=%llu outstanding=%llu max_outstanding=%llu lat_count=%llu lat_sum_ns=%llu"
+		" p50_ns=%llu p90_ns=%llu p99_ns=%llu p999_ns=%llu max_ns=%llu recent_ns=%llu since_ns=%llu"
+		" hist=",
+		(unsigned long long)o.ops[VLUN_IOSTAT_READ], (unsigned long long)o.ops[VLUN_IOSTAT_WRITE],
+		(unsigned long long)o.ops[VLUN_IOSTAT_OTHER], (unsigned long long)o.bytes[VLUN_IOSTAT_READ],
+		(unsigned long long)o.bytes[VLUN_IOSTAT_WRITE], (unsigned long long)o.bytes[VLUN_IOSTAT_OTHER],
+		(unsigned long long)o.errors, (unsigned long long)o.faults, (unsigned long long)o.outstanding,
+		(unsigned long long)o.max_outstanding, (unsigned long long)o.lat_count,
+		(unsigned long long)o.lat_sum_ns, (unsigned long long)o.p50_ns, (unsigned long long)o.p90_ns,
+		(unsigned long long)o.p99_ns, (unsigned long long)o.p999_ns, (unsigned long long)o.max_ns,
+		(unsigned long long)o.recent_ns, (unsigned long long)o.init_ns);
+	bool any = false;
+	for (unsigned i = 0; i < VLUN_IOSTAT_NBUCKETS; i++) {
+		uint64_t c = atomic_load_explicit(&s->hist[i], RLX);
+		if (c) {
+			fprintf(f, "%s%u:%llu", any ? "," : "", i, (unsigned long long)c);
+			any = true;
+		}
+	}
+	fputs(any ? "\n" : "-\n", f);
+}
+
+static const char *member_state(const struct vlun_pool *p, uint32_t m)
+{
+	if (m >= p->desc->nmembers)
+		return "missing";
+	switch (p->desc->members[m].state) {
+	case VLUN_MEMBER_OK: return p->members[m].dev ? "ok" : "missing";
+	case VLUN_MEMBER_MISSING: return "missing";
+	case VLUN_MEMBER_FAILED: return "failed";
+	default: return "unknown";
+	}
+}
+
+int pool_stats_collect(struct vlun_pool *p, char **ret_text)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	char u[37];
+	struct timespec rt;
+
+	if (!p || !ret_text)
+		return -EINVAL;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return -errno;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	vlun_uuid_format(p->uuid, u);
+
+	pthread_mutex_lock(&p->ctl_lock);
+	uint64_t now = vlun_iostat_now_ns(), since = now;
+	for (uint32_t m = 0; m < p->nmembers; m++)
+		if (p->members[m].stats.init_ns && p->members[m].stats.init_ns < since)
+			since = p->members[m].stats.init_ns;
+	fputs("pool name=", f);
+	put_escaped(f, p->desc->name);
+	fprintf(f, " uuid=%s pid=%d time_ns=%llu realtime_ns=%llu uptime_ns=%llu members=%u vdisks=%zu\n", u,
+		(int)getpid(), (unsigned long long)now,
+		(unsigned long long)rt.tv_sec * 1000000000ull + (unsigned long long)rt.tv_nsec,
+		(unsigned long long)(now - since), p->nmembers, p->nopen);
+	for (uint32_t m = 0; m < p->nmembers; m++) {
+		const char *path = p->members[m].dev ? p->members[m].dev->name :
+				   m < p->desc->nmembers ? p->desc->members[m].path_hint : "";
+		fprintf(f, "member idx=%u path=", m);
+		put_escaped(f, path);
+		fprintf(f, " state=%s", member_state(p, m));
+		put_counters(f, &p->members[m].stats);
+	}
+	for (size_t i = 0; i < p->nopen; i++) {
+		uint32_t id = vdisk_id_of(p->open[i]);
+		const char *name = "";
+		for (uint32_t v = 0; v < p->desc->nvdisks; v++)
+			if (p->desc->vdisks[v].id == id)
+				name = p->desc->vdisks[v].name;
+		fputs("vdisk name=", f);
+		put_escaped(f, name);
+		fprintf(f, " id=%u", id);
+		put_counters(f, vdisk_stats_of(p->open[i]));
+	}
+	pthread_mutex_unlock(&p->ctl_lock);
+
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*ret_text = buf;
+	return 0;
 }

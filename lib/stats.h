@@ -97,6 +97,10 @@ void vlun_iostat_snapshot(const struct vlun_iostat *s, struct vlun_iostat_snap *
  * largest value that falls in bucket i. */
 unsigned vlun_iostat_bucket(uint64_t ns);
 uint64_t vlun_iostat_bucket_upper(unsigned i);
+/* The upper bound of the bucket holding the sample of rank
+ * ceil(count * q_per100k / 100000) (1-based), count = the sum of hist: the
+ * q-quantile (q_per100k 99900 = p99.9); 0 for an empty histogram. */
+uint64_t vlun_iostat_percentile(const uint64_t hist[VLUN_IOSTAT_NBUCKETS], unsigned q_per100k);
 /* Records one latency sample (what vlun_iostat_end does besides counting). */
 void vlun_iostat_record_latency(struct vlun_iostat *s, uint64_t ns);
 
