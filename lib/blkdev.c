@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -25,6 +27,121 @@
 
 #define BOUNCE_ALIGN 4096u
 #define BOUNCE_MAX (1u << 20)
+
+/* ------------------------------------------------ crash-point injection
+ * (blkdev.h). One process-wide counter; the armed point and mode are set
+ * once from VLUN_CRASH_AT unless a test armed them first. */
+static atomic_uint_fast64_t crash_count;
+static atomic_uint_fast64_t crash_at;
+static atomic_int crash_mode;
+static atomic_bool crash_did_fire;
+static atomic_bool crash_trace;
+static pthread_once_t crash_env_once = PTHREAD_ONCE_INIT;
+static atomic_bool crash_armed_by_api;
+
+VLUN_EXPORT int vlun_crash_parse(const char *s, uint64_t *ret_n, enum vlun_crash_mode *ret_mode)
+{
+	enum vlun_crash_mode mode = VLUN_CRASH_EXIT;
+	unsigned long long n;
+	char *end;
+
+	if (!s || !ret_n || !ret_mode || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	if (*end == ':') {
+		static const struct { const char *name; enum vlun_crash_mode mode; } modes[] = {
+			{ "exit", VLUN_CRASH_EXIT }, { "drop", VLUN_CRASH_DROP },
+			{ "tear", VLUN_CRASH_TEAR }, { "fail", VLUN_CRASH_FAIL },
+		};
+		size_t i;
+
+		for (i = 0; i < VLUN_ARRAY_SIZE(modes); i++)
+			if (strcmp(end + 1, modes[i].name) == 0)
+				break;
+		if (i == VLUN_ARRAY_SIZE(modes))
+			return -EINVAL;
+		mode = modes[i].mode;
+	} else if (*end) {
+		return -EINVAL;
+	}
+	*ret_n = n;
+	*ret_mode = mode;
+	return 0;
+}
+
+static void crash_env(void)
+{
+	const char *s = getenv("VLUN_CRASH_AT"), *t = getenv("VLUN_CRASH_TRACE");
+	enum vlun_crash_mode mode;
+	uint64_t n;
+
+	if (t && strcmp(t, "1") == 0)
+		atomic_store(&crash_trace, true);
+	if (!s || !*s || atomic_load(&crash_armed_by_api))
+		return;
+	if (vlun_crash_parse(s, &n, &mode) < 0) {
+		vlun_err("VLUN_CRASH_AT='%s' is malformed (want <n>[:exit|:drop|:tear|:fail]); ignored", s);
+		return;
+	}
+	atomic_store(&crash_mode, (int)mode);
+	atomic_store(&crash_at, n);
+}
+
+VLUN_EXPORT void vlun_crash_arm(uint64_t n, enum vlun_crash_mode mode)
+{
+	pthread_once(&crash_env_once, crash_env);
+	atomic_store(&crash_armed_by_api, true);
+	atomic_store(&crash_did_fire, false);
+	atomic_store(&crash_count, 0);
+	atomic_store(&crash_mode, (int)mode);
+	atomic_store(&crash_at, mode == VLUN_CRASH_OFF ? 0 : n);
+}
+
+VLUN_EXPORT uint64_t vlun_crash_points(void)
+{
+	return atomic_load(&crash_count);
+}
+
+VLUN_EXPORT bool vlun_crash_fired(void)
+{
+	return atomic_load(&crash_did_fire);
+}
+
+VLUN_EXPORT enum vlun_crash_action vlun_crash_point(const char *what, const char *dev, uint64_t off, uint64_t len)
+{
+	uint64_t at, k;
+	int mode;
+
+	pthread_once(&crash_env_once, crash_env);
+	k = atomic_fetch_add(&crash_count, 1) + 1;
+	at = atomic_load(&crash_at);
+	mode = atomic_load(&crash_mode);
+	if (atomic_load(&crash_trace))
+		fprintf(stderr, "crash point %llu: %s %s off=%llu len=%llu%s\n", (unsigned long long)k,
+			what ? what : "?", dev ? dev : "-", (unsigned long long)off, (unsigned long long)len,
+			at && k == at ? " <- armed" : "");
+	if (at == 0 || k < at || mode == VLUN_CRASH_OFF)
+		return VLUN_CRASH_GO;
+	if (k == at)
+		atomic_store(&crash_did_fire, true);
+	switch (mode) {
+	case VLUN_CRASH_EXIT:
+		if (k == at)
+			_exit(VLUN_CRASH_EXIT_CODE);
+		return VLUN_CRASH_GO;
+	case VLUN_CRASH_DROP:
+		return VLUN_CRASH_SKIP;
+	case VLUN_CRASH_TEAR:
+		return k == at ? VLUN_CRASH_TORN : VLUN_CRASH_GO;
+	case VLUN_CRASH_FAIL:
+		return k == at ? VLUN_CRASH_EIO : VLUN_CRASH_GO;
+	default:
+		return VLUN_CRASH_GO;
+	}
+}
 
 static int full_pread(int fd, void *buf, size_t len, uint64_t off)
 {
@@ -108,13 +225,32 @@ static int fd_pread(struct vlun_blkdev *d, void *buf, size_t len, uint64_t off)
 	return r;
 }
 
+static int fd_pwrite_real(struct vlun_blkdev *d, const void *buf, size_t len, uint64_t off);
+
 static int fd_pwrite(struct vlun_blkdev *d, const void *buf, size_t len, uint64_t off)
+{
+	if (off > d->size || len > d->size - off)
+		return -EINVAL;
+	switch (vlun_crash_point("pwrite", d->name, off, len)) {
+	case VLUN_CRASH_SKIP:
+		return 0;
+	case VLUN_CRASH_EIO:
+		return -EIO;
+	case VLUN_CRASH_TORN:
+		if (len > d->lbs)
+			(void)fd_pwrite_real(d, buf, d->lbs, off);
+		_exit(VLUN_CRASH_EXIT_CODE);
+	default:
+		break;
+	}
+	return fd_pwrite_real(d, buf, len, off);
+}
+
+static int fd_pwrite_real(struct vlun_blkdev *d, const void *buf, size_t len, uint64_t off)
 {
 	uint8_t *bounce;
 	int r = 0;
 
-	if (off > d->size || len > d->size - off)
-		return -EINVAL;
 	if (!d->direct || aligned(d, buf, len, off))
 		return full_pwrite(d->fd, buf, len, off);
 	if (len % d->lbs || off % d->lbs) {
@@ -141,6 +277,16 @@ static int fd_pwrite(struct vlun_blkdev *d, const void *buf, size_t len, uint64_
 
 static int fd_flush(struct vlun_blkdev *d)
 {
+	switch (vlun_crash_point("flush", d->name, 0, 0)) {
+	case VLUN_CRASH_SKIP:
+		return 0;
+	case VLUN_CRASH_EIO:
+		return -EIO;
+	case VLUN_CRASH_TORN:
+		_exit(VLUN_CRASH_EXIT_CODE);
+	default:
+		break;
+	}
 	while (fdatasync(d->fd) < 0) {
 		if (errno != EINTR)
 			return -errno;

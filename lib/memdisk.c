@@ -5,6 +5,8 @@
  * number of bytes (the machine "dies" there: later writes and flushes fail
  * until vlun_memdisk_crash()), silently drop every write after N more, and
  * a volatile write cache whose unflushed writes vlun_memdisk_crash() undoes.
+ * Every pwrite and flush is also a process-wide crash point (blkdev.h:
+ * VLUN_CRASH_AT, vlun_crash_arm), as for files.
  *
  * The volatile cache is an undo log: each write under volatile_cache saves
  * the bytes it overwrites; flush forgets the log, crash replays it backwards.
@@ -12,6 +14,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "blkdev.h"
 #include "internal.h"
@@ -81,6 +84,17 @@ static int md_pwrite(struct vlun_blkdev *d, const void *buf, size_t len, uint64_
 		return -EINVAL;
 	if (m->dead)
 		return -EIO;
+	switch (vlun_crash_point("pwrite", d->name, off, len)) {
+	case VLUN_CRASH_SKIP:
+		return 0;
+	case VLUN_CRASH_EIO:
+		return -EIO;
+	case VLUN_CRASH_TORN:
+		(void)md_store(m, buf, VLUN_MIN((size_t)d->lbs, len), off);
+		_exit(VLUN_CRASH_EXIT_CODE);
+	default:
+		break;
+	}
 	m->writes++;
 	n = m->writes - m->base;
 	if (m->f.drop_after_n > 0 && n > (uint64_t)m->f.drop_after_n)
@@ -109,6 +123,16 @@ static int md_flush(struct vlun_blkdev *d)
 
 	if (m->dead)
 		return -EIO;
+	switch (vlun_crash_point("flush", d->name, 0, 0)) {
+	case VLUN_CRASH_SKIP:
+		return 0;
+	case VLUN_CRASH_EIO:
+		return -EIO;
+	case VLUN_CRASH_TORN:
+		_exit(VLUN_CRASH_EXIT_CODE);
+	default:
+		break;
+	}
 	md_forget(m);
 	return 0;
 }

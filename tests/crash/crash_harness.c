@@ -1,0 +1,1314 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * crash_harness — crash-point sweep of the public API (issue 8, part 1).
+ *
+ * For one seed, a random workload runs through the public API on a pool of
+ * member files: pool create, vdisk create/resize/delete (linear and thin),
+ * writes (some FUA), FLUSH, UNMAP, member add. Every metadata pwrite and
+ * flush (lib/blkdev.c) and every data request the workload submits is a
+ * crash point (blkdev.h: vlun_crash_point).
+ *
+ *   1. An enumeration run counts the points (and classifies them).
+ *   2. For each point k, a fresh pool runs the same workload with point k
+ *      armed (mode exit: the process stops at k; tear: the write at k lands
+ *      only its first sector, then stop; drop: k and every later write and
+ *      flush are lost while the process runs on; fail: k alone fails with
+ *      EIO).
+ *   3. A separate process reassembles the pool and checks it against the
+ *      workload's log (the reference model): the metadata is valid; every
+ *      vdisk whose create was acknowledged exists unless its delete began,
+ *      none exists that was not begun, sizes are ones the log allows; every
+ *      512-byte sector reads without error and holds a value the model
+ *      allows: a write acknowledged before a FLUSH that completed (or a FUA
+ *      write) or anything after it; no sector of one vdisk carries another
+ *      vdisk's tag or another LBA's, on thin disks never stale data. Then
+ *      one more commit and a read-only reopen must validate.
+ *
+ * Every sector written is tagged (magic, vdisk id, sector, write number,
+ * filler derived from them), so a sector identifies which write put it
+ * there. The log is appended with write(2) one line per event, begin lines
+ * before the request is submitted and ack lines after it completed; a line
+ * lost at the crash only weakens the check (never a false failure). With
+ * drop the workload stops at the first op after the point fired and no ack
+ * after the point is logged (writes after it were lost).
+ *
+ * The workload is a table of actions (struct action); mirror, migration,
+ * resync and snapshot actions can be added there with their model events.
+ *
+ * Usage: crash_harness [--mode exit,tear,drop,fail] [--seeds N] [--seed S]
+ *                      [--ops N] [--every K] [--report FILE] [--selftest] [-v]
+ * VLUN_CRASH_SWEEP=big runs 4 seeds of 120 ops. Members live in
+ * VLUN_CRASH_DIR (default /dev/shm, else TMPDIR). Exit 0 = no failures,
+ * 1 = failures, 77 = skipped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blkdev.h"
+#include "meta.h"
+#include "vlun.h"
+
+#define BLKSZ 4096u
+#define SECT 512u
+#define MiB (1ull << 20)
+#define MEMBER_BYTES (40 * MiB)
+#define META_BYTES (1 * MiB)
+#define MAXVD 64
+#define QD 4
+#define TAG_MAGIC 0x52435256u /* "VRCR" */
+#define VLUN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define VLUN_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+static bool verbose;
+static const char *dir;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "crash_harness: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(2);
+}
+
+/* ---------------------------------------------------------------- rng */
+
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+	uint64_t x = rng_state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	rng_state = x;
+	return x;
+}
+static uint64_t rnd_below(uint64_t n) { return n ? rnd() % n : 0; }
+
+/* ---------------------------------------------------------------- tags */
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 29;
+	return x;
+}
+
+static void tag_sector(uint8_t *s, uint32_t id, uint64_t sector, uint64_t wnum)
+{
+	uint64_t seed = mix(id * 0x9e3779b97f4a7c15ull ^ mix(sector) ^ (wnum << 1));
+
+	for (unsigned i = 0; i < SECT; i += 8) {
+		uint64_t v = mix(seed + i);
+		memcpy(s + i, &v, 8);
+	}
+	uint32_t magic = TAG_MAGIC;
+	memcpy(s, &magic, 4);
+	memcpy(s + 4, &id, 4);
+	memcpy(s + 8, &sector, 8);
+	memcpy(s + 16, &wnum, 8);
+}
+
+/* 0 zero sector, 1 a good tag (filled in), -1 garbage */
+static int read_tag(const uint8_t *s, uint32_t *id, uint64_t *sector, uint64_t *wnum)
+{
+	uint8_t want[SECT];
+	uint32_t magic;
+	bool zero = true;
+
+	for (unsigned i = 0; i < SECT && zero; i++)
+		zero = s[i] == 0;
+	if (zero)
+		return 0;
+	memcpy(&magic, s, 4);
+	if (magic != TAG_MAGIC)
+		return -1;
+	memcpy(id, s + 4, 4);
+	memcpy(sector, s + 8, 8);
+	memcpy(wnum, s + 16, 8);
+	tag_sector(want, *id, *sector, *wnum);
+	return memcmp(want, s, SECT) ? -1 : 1;
+}
+
+/* ---------------------------------------------------------------- log */
+
+static int log_fd = -1;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool drop_mode;
+
+static void logf_(bool is_ack, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(bool is_ack, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	int n;
+
+	pthread_mutex_lock(&log_lock);
+	/* drop: writes after the point were lost, so nothing after it was
+	 * really acknowledged */
+	if (is_ack && drop_mode && vlun_crash_fired()) {
+		pthread_mutex_unlock(&log_lock);
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	line[n++] = '\n';
+	if (write(log_fd, line, (size_t)n) != n)
+		_exit(3);
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* ------------------------------------------------------------ workload */
+
+struct vdh {
+	char name[VLUN_NAME_MAX + 1];
+	uint32_t id, layout;
+	uint64_t size, chunk;
+	struct vlun_vdisk *vd;
+	bool live;
+};
+
+struct wl {
+	struct vlun_pool *pool;
+	char *paths[3];
+	struct vdh v[MAXVD];
+	size_t nv;
+	uint64_t wnum, fnum, vseq;
+	bool member_added;
+	unsigned qd;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned inflight;
+	struct { uint32_t vi; uint64_t off, len; bool busy; } fl[QD];
+};
+
+struct wreq {
+	struct vlun_req req;
+	struct iovec iov;
+	struct wl *w;
+	int slot;
+	char kind; /* 'w' 'u' 'f' */
+	uint64_t num;
+};
+
+static void req_done(struct vlun_req *req, enum vlun_status st)
+{
+	struct wreq *r = (struct wreq *)req;
+	struct wl *w = r->w;
+
+	logf_(true, "%c %" PRIu64 " %d", r->kind, r->num, (int)st);
+	pthread_mutex_lock(&w->lock);
+	w->fl[r->slot].busy = false;
+	w->inflight--;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	free(r->iov.iov_base);
+	free(r);
+}
+
+static void drain(struct wl *w)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->inflight)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static bool overlaps_inflight(struct wl *w, uint32_t vi, uint64_t off, uint64_t len)
+{
+	for (int i = 0; i < QD; i++)
+		if (w->fl[i].busy && w->fl[i].vi == vi && off < w->fl[i].off + w->fl[i].len &&
+		    w->fl[i].off < off + len)
+			return true;
+	return false;
+}
+
+/* Waits for a free slot (and for overlapping requests to finish). */
+static int take_slot(struct wl *w, uint32_t vi, uint64_t off, uint64_t len)
+{
+	int s = -1;
+
+	pthread_mutex_lock(&w->lock);
+	while (w->inflight >= w->qd || overlaps_inflight(w, vi, off, len))
+		pthread_cond_wait(&w->cond, &w->lock);
+	for (int i = 0; i < QD; i++)
+		if (!w->fl[i].busy) {
+			s = i;
+			break;
+		}
+	w->fl[s].busy = true;
+	w->fl[s].vi = vi;
+	w->fl[s].off = off;
+	w->fl[s].len = len;
+	w->inflight++;
+	pthread_mutex_unlock(&w->lock);
+	return s;
+}
+
+static void release_slot(struct wl *w, int s)
+{
+	pthread_mutex_lock(&w->lock);
+	w->fl[s].busy = false;
+	w->inflight--;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int pick_vdisk(struct wl *w, bool thin_only)
+{
+	int c[MAXVD], n = 0;
+
+	for (size_t i = 0; i < w->nv; i++)
+		if (w->v[i].live && w->v[i].vd && (!thin_only || w->v[i].layout == VLUN_LAYOUT_THIN))
+			c[n++] = (int)i;
+	return n ? c[rnd_below((uint64_t)n)] : -1;
+}
+
+static void submit(struct wl *w, int vi, char kind, uint32_t op, uint32_t flags, uint64_t off, uint64_t len)
+{
+	struct vdh *h = &w->v[vi];
+	struct wreq *r = calloc(1, sizeof(*r));
+	char what[32];
+	int s;
+
+	if (!r)
+		die("out of memory");
+	s = take_slot(w, (uint32_t)vi, off, len);
+	r->w = w;
+	r->slot = s;
+	r->kind = kind;
+	r->req.op = op;
+	r->req.flags = flags;
+	r->req.offset = off;
+	r->req.length = len;
+	r->req.done = req_done;
+	snprintf(what, sizeof(what), "submit-%c", kind);
+	/* the workload's own crash point: before the request exists */
+	switch (vlun_crash_point(what, h->name, off, len)) {
+	case VLUN_CRASH_EIO:
+	case VLUN_CRASH_SKIP:
+		release_slot(w, s);
+		free(r);
+		return;
+	default:
+		break;
+	}
+	if (kind == 'w') {
+		uint8_t *buf;
+
+		r->num = ++w->wnum;
+		if (posix_memalign((void **)&buf, 4096, len))
+			die("out of memory");
+		for (uint64_t o = 0; o < len; o += SECT)
+			tag_sector(buf + o, h->id, (off + o) / SECT, r->num);
+		r->iov.iov_base = buf;
+		r->iov.iov_len = len;
+		r->req.iov = &r->iov;
+		r->req.iovcnt = 1;
+		logf_(false, "W %" PRIu64 " %u %" PRIu64 " %" PRIu64 " %d", r->num, h->id, off / BLKSZ,
+		      len / BLKSZ, !!(flags & VLUN_REQ_FUA));
+	} else if (kind == 'u') {
+		r->num = ++w->wnum;
+		logf_(false, "U %" PRIu64 " %u %" PRIu64 " %" PRIu64, r->num, h->id, off / BLKSZ, len / BLKSZ);
+	} else {
+		r->num = ++w->fnum;
+		logf_(false, "F %" PRIu64 " %u", r->num, h->id);
+	}
+	int e = vlun_vdisk_submit(h->vd, &r->req);
+	if (e < 0) {
+		logf_(true, "%c %" PRIu64 " %d", kind, r->num, 100);
+		release_slot(w, s);
+		free(r->iov.iov_base);
+		free(r);
+	}
+}
+
+static void random_range(struct vdh *h, uint64_t *off, uint64_t *len, unsigned maxblk)
+{
+	uint64_t nblk = h->size / BLKSZ;
+	uint64_t b = rnd_below(nblk), n = 1 + rnd_below(maxblk);
+
+	/* half the time stay near the start, so writes overlap */
+	if (rnd_below(2))
+		b = rnd_below(VLUN_MIN(nblk, 64));
+	if (b + n > nblk)
+		n = nblk - b;
+	*off = b * BLKSZ;
+	*len = n * BLKSZ;
+}
+
+static int act_write(struct wl *w)
+{
+	int vi = pick_vdisk(w, false);
+	uint64_t off, len;
+
+	if (vi < 0)
+		return 0;
+	random_range(&w->v[vi], &off, &len, 16);
+	submit(w, vi, 'w', VLUN_OP_WRITE, rnd_below(4) == 0 ? VLUN_REQ_FUA : 0, off, len);
+	return 0;
+}
+
+static int act_flush(struct wl *w)
+{
+	int vi = pick_vdisk(w, false);
+
+	if (vi >= 0)
+		submit(w, vi, 'f', VLUN_OP_FLUSH, 0, 0, 0);
+	return 0;
+}
+
+static int act_unmap(struct wl *w)
+{
+	int vi = pick_vdisk(w, true);
+	uint64_t off, len;
+
+	if (vi < 0)
+		return 0;
+	random_range(&w->v[vi], &off, &len, 300);
+	submit(w, vi, 'u', VLUN_OP_UNMAP, 0, off, len);
+	return 0;
+}
+
+static int vd_open(struct wl *w, struct vdh *h)
+{
+	char *why = NULL;
+	int r = vlun_vdisk_open(w->pool, h->name, 0, &h->vd, &why);
+
+	if (r < 0)
+		die("vdisk open '%s' failed without a crash: %s", h->name, why ? why : strerror(-r));
+	free(why);
+	return 0;
+}
+
+static uint32_t next_id(struct wl *w)
+{
+	struct vlun_pool_desc *d = NULL;
+	uint32_t id;
+
+	if (vlun_pool_describe(w->pool, &d) < 0)
+		die("describe failed");
+	id = d->next_vdisk_id;
+	vlun_pool_desc_free(d);
+	return id;
+}
+
+static int create_vdisk(struct wl *w, uint32_t layout, uint64_t size, uint64_t chunk)
+{
+	struct vdh *h;
+	char *why = NULL;
+	int r;
+
+	if (w->nv >= MAXVD)
+		return 0;
+	h = &w->v[w->nv];
+	memset(h, 0, sizeof(*h));
+	snprintf(h->name, sizeof(h->name), "v%" PRIu64, ++w->vseq);
+	h->layout = layout;
+	h->size = size;
+	h->chunk = layout == VLUN_LAYOUT_THIN ? chunk : 0;
+	h->id = next_id(w);
+	struct vlun_vdisk_create_opts o = { .name = h->name, .layout = layout, .size_bytes = size,
+					    .chunk_bytes = h->chunk };
+	logf_(false, "C %u %u %" PRIu64 " %s", h->id, layout, size / BLKSZ, h->name);
+	r = vlun_vdisk_create(w->pool, &o, &why);
+	if (r < 0) {
+		if (verbose)
+			fprintf(stderr, "create %s: %s\n", h->name, why ? why : strerror(-r));
+		free(why);
+		logf_(true, "c %u %d", h->id, r);
+		return 0;
+	}
+	logf_(true, "c %u 0", h->id);
+	h->live = true;
+	w->nv++;
+	return vd_open(w, h);
+}
+
+static int act_create(struct wl *w)
+{
+	if (rnd_below(3) == 0)
+		return create_vdisk(w, VLUN_LAYOUT_LINEAR, (1 + rnd_below(3)) * MiB, 0);
+	uint64_t chunk = rnd_below(2) ? 64 * 1024 : 256 * 1024;
+	return create_vdisk(w, VLUN_LAYOUT_THIN, (1 + rnd_below(4)) * MiB, chunk);
+}
+
+static int act_delete(struct wl *w)
+{
+	int vi = pick_vdisk(w, false), live = 0;
+	char *why = NULL;
+
+	for (size_t i = 0; i < w->nv; i++)
+		live += w->v[i].live;
+	if (vi < 0 || live < 2)
+		return 0;
+	drain(w);
+	struct vdh *h = &w->v[vi];
+	vlun_vdisk_close(h->vd);
+	h->vd = NULL;
+	h->live = false;
+	logf_(false, "D %u", h->id);
+	int r = vlun_vdisk_delete(w->pool, h->name, &why);
+	logf_(true, "d %u %d", h->id, r);
+	if (r < 0 && verbose)
+		fprintf(stderr, "delete %s: %s\n", h->name, why ? why : strerror(-r));
+	free(why);
+	if (r < 0) {
+		h->live = true;
+		return vd_open(w, h);
+	}
+	return 0;
+}
+
+static int act_resize(struct wl *w)
+{
+	int vi = pick_vdisk(w, false);
+	char *why = NULL;
+
+	if (vi < 0)
+		return 0;
+	drain(w);
+	struct vdh *h = &w->v[vi];
+	uint64_t ns = (1 + rnd_below(4)) * MiB;
+	if (ns == h->size)
+		ns += MiB;
+	vlun_vdisk_close(h->vd);
+	h->vd = NULL;
+	logf_(false, "R %u %" PRIu64, h->id, ns / BLKSZ);
+	int r = vlun_vdisk_resize(w->pool, h->name, ns, true, &why);
+	logf_(true, "r %u %d", h->id, r);
+	if (r < 0 && verbose)
+		fprintf(stderr, "resize %s: %s\n", h->name, why ? why : strerror(-r));
+	free(why);
+	if (r == 0)
+		h->size = ns;
+	return vd_open(w, h);
+}
+
+static int act_add_member(struct wl *w)
+{
+	char *why = NULL;
+
+	if (w->member_added)
+		return 0;
+	drain(w);
+	w->member_added = true;
+	logf_(false, "M");
+	int r = vlun_pool_add_member(w->pool, w->paths[2], false, &why);
+	logf_(true, "m %d", r);
+	if (r < 0 && verbose)
+		fprintf(stderr, "add member: %s\n", why ? why : strerror(-r));
+	free(why);
+	return 0;
+}
+
+/* The workload: a table of actions, chosen by weight. Later issues add
+ * mirror / migrate / resync / snapshot actions here, each logging the
+ * events the verifier's model needs. */
+struct action {
+	const char *name;
+	unsigned weight;
+	int (*run)(struct wl *w);
+};
+static const struct action actions[] = {
+	{ "write", 40, act_write },
+	{ "flush", 10, act_flush },
+	{ "unmap", 8, act_unmap },
+	{ "create", 3, act_create },
+	{ "delete", 2, act_delete },
+	{ "resize", 3, act_resize },
+	{ "add-member", 1, act_add_member },
+};
+
+static const struct action *pick_action(void)
+{
+	unsigned total = 0, x;
+
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		total += actions[i].weight;
+	x = (unsigned)rnd_below(total);
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+		if (x < actions[i].weight)
+			return &actions[i];
+		x -= actions[i].weight;
+	}
+	return &actions[0];
+}
+
+static char *member_path(int i)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/m%d", dir, i) < 0)
+		die("out of memory");
+	return p;
+}
+
+static void make_members(void)
+{
+	for (int i = 0; i < 3; i++) {
+		char *p = member_path(i);
+		int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+		if (fd < 0 || ftruncate(fd, (off_t)MEMBER_BYTES) < 0)
+			die("cannot create %s: %s", p, strerror(errno));
+		close(fd);
+		free(p);
+	}
+}
+
+/* The child that runs the workload (crash armed or count only). */
+static int run_workload(uint64_t seed, unsigned ops, uint64_t at, enum vlun_crash_mode mode)
+{
+	struct wl *w = calloc(1, sizeof(*w));
+	char *why = NULL;
+	char *lp;
+	int r;
+
+	if (!w || asprintf(&lp, "%s/log", dir) < 0)
+		die("out of memory");
+	log_fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+	if (log_fd < 0)
+		die("cannot create %s: %s", lp, strerror(errno));
+	free(lp);
+	if (!verbose)
+		vlun_set_log(NULL, VLUN_LOG_ERR, NULL); /* errors are expected at the armed point */
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	drop_mode = mode == VLUN_CRASH_DROP;
+	w->qd = drop_mode ? 1 : QD;
+	rng_state = mix(seed + 1) | 1;
+	for (int i = 0; i < 3; i++)
+		w->paths[i] = member_path(i);
+
+	vlun_crash_arm(at, mode);
+	struct vlun_pool_create_opts co = { .name = "crash", .meta_bytes = META_BYTES };
+	r = vlun_pool_create(&co, w->paths, 2, false, &why);
+	if (r < 0) {
+		if (mode == VLUN_CRASH_OFF)
+			die("pool create failed: %s", why ? why : strerror(-r));
+		return 0; /* failed at the armed point */
+	}
+	logf_(true, "P");
+	r = vlun_pool_open(w->paths, 3, 0, &w->pool, &why);
+	if (r < 0) {
+		if (mode == VLUN_CRASH_OFF)
+			die("pool open failed: %s", why ? why : strerror(-r));
+		return 0;
+	}
+	create_vdisk(w, VLUN_LAYOUT_THIN, 4 * MiB, 64 * 1024);
+	create_vdisk(w, VLUN_LAYOUT_LINEAR, 2 * MiB, 0);
+	create_vdisk(w, VLUN_LAYOUT_THIN, 4 * MiB, 1 * MiB);
+	for (unsigned k = 0; k < ops; k++) {
+		if (drop_mode && vlun_crash_fired())
+			break; /* the machine is "dead": see the top comment */
+		const struct action *a = pick_action();
+		if (verbose)
+			fprintf(stderr, "op %u: %s\n", k, a->name);
+		a->run(w);
+		if (drop_mode)
+			drain(w);
+	}
+	drain(w);
+	if (mode == VLUN_CRASH_OFF) {
+		/* geometry for classifying the points */
+		struct vlun_blkdev *d = NULL;
+		struct vlun_label l;
+		if (vlun_blkdev_open(w->paths[0], true, false, &d) == 0 &&
+		    vlun_meta_label_read(d, &l, NULL, 0) == 0)
+			logf_(false, "G %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64, vlun_crash_points(),
+			      l.meta_offset, l.slot_bytes, l.journal_offset, l.journal_bytes);
+		vlun_blkdev_close(d);
+	}
+	for (size_t i = 0; i < w->nv; i++)
+		vlun_vdisk_close(w->v[i].vd);
+	vlun_pool_close(w->pool);
+	return 0;
+}
+
+/* ------------------------------------------------------------ verifier */
+
+enum { EV_WRITE = 1, EV_ZERO = 2, EV_ANY = 3 };
+struct ev {
+	uint8_t kind;
+	bool ok, fua;
+	uint64_t wnum;
+	long ack; /* log line of the ack, LONG_MAX if none */
+};
+struct hist {
+	struct ev *e;
+	uint32_t n, cap;
+};
+struct mvd {
+	bool exists;            /* create begun */
+	bool create_acked, delete_begun, delete_acked;
+	uint32_t layout;
+	char name[VLUN_NAME_MAX + 1];
+	uint64_t sizes[256];    /* blocks; size events in order */
+	long size_ack[256];
+	uint32_t nsizes;
+	long max_flush_begin;   /* begin line of the latest acked flush */
+	uint64_t maxblk;
+	struct hist *h;         /* [maxblk] */
+};
+
+struct model {
+	bool pool_created, member_add_acked;
+	struct mvd v[MAXVD + 2];
+	/* pending by number */
+	struct pend { uint32_t id; uint64_t blk, n; uint8_t kind; bool fua; long ev_line; } *p;
+	uint64_t np;
+	long fl_begin[100000];
+	uint32_t fl_id[100000];
+};
+
+static struct hist *hist_at(struct mvd *v, uint64_t blk)
+{
+	if (blk >= v->maxblk) {
+		uint64_t n = VLUN_MAX(blk + 1, v->maxblk * 2);
+		v->h = realloc(v->h, n * sizeof(*v->h));
+		if (!v->h)
+			die("out of memory");
+		memset(v->h + v->maxblk, 0, (n - v->maxblk) * sizeof(*v->h));
+		v->maxblk = n;
+	}
+	return &v->h[blk];
+}
+
+static struct ev *hist_push(struct mvd *v, uint64_t blk, uint8_t kind, uint64_t wnum)
+{
+	struct hist *h = hist_at(v, blk);
+
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 4;
+		h->e = realloc(h->e, h->cap * sizeof(*h->e));
+		if (!h->e)
+			die("out of memory");
+	}
+	h->e[h->n] = (struct ev){ .kind = kind, .wnum = wnum, .ack = LONG_MAX };
+	return &h->e[h->n++];
+}
+
+static void set_ack(struct mvd *v, uint64_t blk, uint64_t n, uint64_t wnum, long line, bool ok)
+{
+	for (uint64_t b = blk; b < blk + n; b++) {
+		struct hist *h = hist_at(v, b);
+		for (uint32_t i = h->n; i-- > 0;)
+			if (h->e[i].wnum == wnum) {
+				h->e[i].ack = line;
+				h->e[i].ok = ok;
+				break;
+			}
+	}
+}
+
+static unsigned nfail;
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (++nfail > 20)
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "FAIL: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+}
+
+static uint64_t wnum_base = 1ull << 40;
+/* --selftest: every acknowledged write is taken as durable, which is
+ * false after a crash; the sweep must then report failures (meson runs it
+ * with should_fail) — proof that the checks can fail. */
+static bool strict_selftest; /* resize events' pseudo write numbers */
+
+static struct model *parse_log(void)
+{
+	struct model *m = calloc(1, sizeof(*m));
+	char *lp, line[512];
+	FILE *f;
+	long ln = 0;
+
+	if (!m || asprintf(&lp, "%s/log", dir) < 0)
+		die("out of memory");
+	f = fopen(lp, "r");
+	if (!f)
+		die("no log %s", lp);
+	free(lp);
+	m->p = calloc(1 << 20, sizeof(*m->p));
+	while (fgets(line, sizeof(line), f)) {
+		unsigned id, layout, fua;
+		uint64_t num, blk, n, sz;
+		int st;
+		char name[128];
+		struct mvd *v;
+
+		ln++;
+		switch (line[0]) {
+		case 'P':
+			m->pool_created = true;
+			break;
+		case 'C':
+			if (sscanf(line, "C %u %u %" SCNu64 " %127s", &id, &layout, &sz, name) != 4 || id > MAXVD)
+				die("bad log line %ld", ln);
+			v = &m->v[id];
+			for (uint64_t b = 0; b < v->maxblk; b++) /* an id refused before is reused */
+				free(v->h[b].e);
+			free(v->h);
+			memset(v, 0, sizeof(*v));
+			v->exists = true;
+			v->layout = layout;
+			snprintf(v->name, sizeof(v->name), "%.63s", name);
+			v->sizes[0] = sz;
+			v->size_ack[0] = LONG_MAX;
+			v->nsizes = 1;
+			v->max_flush_begin = -1;
+			for (uint64_t b = 0; b < sz; b++)
+				hist_push(v, b, layout == VLUN_LAYOUT_THIN ? EV_ZERO : EV_ANY, 0);
+			break;
+		case 'c':
+			if (sscanf(line, "c %u %d", &id, &st) != 2 || id > MAXVD)
+				die("bad log line %ld", ln);
+			v = &m->v[id];
+			v->create_acked = st == 0;
+			if (st == 0) {
+				v->size_ack[0] = ln;
+				for (uint64_t b = 0; b < v->sizes[0]; b++)
+					set_ack(v, b, 1, 0, ln, true);
+			} else {
+				v->exists = false;
+			}
+			break;
+		case 'D':
+			if (sscanf(line, "D %u", &id) != 1 || id > MAXVD)
+				die("bad log line %ld", ln);
+			m->v[id].delete_begun = true;
+			break;
+		case 'd':
+			if (sscanf(line, "d %u %d", &id, &st) != 2 || id > MAXVD)
+				die("bad log line %ld", ln);
+			m->v[id].delete_acked = st == 0;
+			break;
+		case 'R': {
+			if (sscanf(line, "R %u %" SCNu64, &id, &sz) != 2 || id > MAXVD)
+				die("bad log line %ld", ln);
+			v = &m->v[id];
+			uint64_t old = v->sizes[v->nsizes - 1], lo = VLUN_MIN(old, sz), hi = VLUN_MAX(old, sz);
+			uint64_t pw = ++wnum_base;
+			/* shrink discards, grow adds fresh space: thin reads zeros
+			 * there, linear anything */
+			for (uint64_t b = lo; b < hi; b++)
+				hist_push(v, b, v->layout == VLUN_LAYOUT_THIN ? EV_ZERO : EV_ANY, pw);
+			v->sizes[v->nsizes] = sz;
+			v->size_ack[v->nsizes] = LONG_MAX;
+			m->p[0].blk = lo; /* remember the range for the ack */
+			m->p[0].n = hi - lo;
+			m->p[0].id = id;
+			m->p[0].ev_line = (long)pw;
+			v->nsizes++;
+			break;
+		}
+		case 'r':
+			if (sscanf(line, "r %u %d", &id, &st) != 2 || id > MAXVD)
+				die("bad log line %ld", ln);
+			v = &m->v[id];
+			if (st == 0) {
+				v->size_ack[v->nsizes - 1] = ln;
+				set_ack(v, m->p[0].blk, m->p[0].n, (uint64_t)m->p[0].ev_line, ln, true);
+			} else {
+				/* refused: the size did not change */
+				v->nsizes--;
+			}
+			break;
+		case 'W':
+		case 'U':
+			fua = 0;
+			if ((line[0] == 'W' && sscanf(line, "W %" SCNu64 " %u %" SCNu64 " %" SCNu64 " %u", &num, &id,
+						      &blk, &n, &fua) != 5) ||
+			    (line[0] == 'U' && sscanf(line, "U %" SCNu64 " %u %" SCNu64 " %" SCNu64, &num, &id, &blk, &n) != 4) ||
+			    id > MAXVD || num >= (1 << 20))
+				die("bad log line %ld", ln);
+			v = &m->v[id];
+			for (uint64_t b = blk; b < blk + n; b++)
+				hist_push(v, b, line[0] == 'W' ? EV_WRITE : EV_ZERO, num)->fua = fua;
+			m->p[num] = (struct pend){ .id = id, .blk = blk, .n = n, .fua = fua };
+			break;
+		case 'w':
+		case 'u':
+			if (sscanf(line + 1, " %" SCNu64 " %d", &num, &st) != 2 || num >= (1 << 20))
+				die("bad log line %ld", ln);
+			set_ack(&m->v[m->p[num].id], m->p[num].blk, m->p[num].n, num, ln, st == 0);
+			break;
+		case 'F':
+			if (sscanf(line, "F %" SCNu64 " %u", &num, &id) != 2 || num >= 100000)
+				die("bad log line %ld", ln);
+			m->fl_begin[num] = ln;
+			m->fl_id[num] = id;
+			break;
+		case 'f':
+			if (sscanf(line, "f %" SCNu64 " %d", &num, &st) != 2 || num >= 100000)
+				die("bad log line %ld", ln);
+			if (st == 0)
+				m->v[m->fl_id[num]].max_flush_begin =
+					VLUN_MAX(m->v[m->fl_id[num]].max_flush_begin, m->fl_begin[num]);
+			break;
+		case 'M':
+			break;
+		case 'm':
+			m->member_add_acked = atoi(line + 2) == 0;
+			break;
+		default:
+			break;
+		}
+	}
+	fclose(f);
+	return m;
+}
+
+static bool ev_durable(const struct mvd *v, const struct ev *e)
+{
+	if (!e->ok || e->ack == LONG_MAX)
+		return false;
+	if (strict_selftest)
+		return true; /* deliberately wrong model: the checker must bite */
+	if (e->kind == EV_WRITE || (e->kind == EV_ZERO && e->wnum < (1ull << 40) && e->wnum != 0))
+		return e->fua || v->max_flush_begin > e->ack;
+	return true; /* create / resize events: durable when acknowledged */
+}
+
+static int read_all(struct vlun_vdisk *vd, uint8_t *buf, uint64_t len);
+
+static void check_vdisk(struct vlun_pool *p, const struct vlun_vdisk_desc *dd, struct mvd *v)
+{
+	struct vlun_vdisk *vd = NULL;
+	char *why = NULL;
+	uint64_t size = dd->size_sectors * 512 / BLKSZ;
+	int r;
+
+	/* size: one of the sizes from the last durable one on */
+	uint32_t first = 0;
+	for (uint32_t i = 0; i < v->nsizes; i++)
+		if (v->size_ack[i] != LONG_MAX)
+			first = i;
+	bool size_ok = false;
+	for (uint32_t i = first; i < v->nsizes; i++)
+		size_ok |= v->sizes[i] == size;
+	if (!size_ok)
+		fail("vdisk %s: size %" PRIu64 " blocks is not one the log allows (last acknowledged %" PRIu64 ")",
+		     dd->name, size, v->sizes[first]);
+
+	r = vlun_vdisk_open(p, dd->name, 0, &vd, &why);
+	if (r < 0) {
+		fail("vdisk %s: cannot open after the crash: %s", dd->name, why ? why : strerror(-r));
+		free(why);
+		return;
+	}
+	uint8_t *buf;
+	if (posix_memalign((void **)&buf, 4096, size > 0 ? size * BLKSZ : 4096))
+		die("out of memory");
+	r = read_all(vd, buf, size * BLKSZ);
+	if (r)
+		fail("vdisk %s: read error after the crash (status %d): something is unreadable", dd->name, r);
+	for (uint64_t b = 0; !r && b < size; b++) {
+		struct hist *h = hist_at(v, b);
+		int d = -1;
+		for (uint32_t i = 0; i < h->n; i++)
+			if (ev_durable(v, &h->e[i]))
+				d = (int)i;
+		bool any = d < 0 && v->layout != VLUN_LAYOUT_THIN;
+		bool zero_ok = d < 0 && v->layout == VLUN_LAYOUT_THIN;
+		for (uint32_t i = (uint32_t)(d < 0 ? 0 : d); i < h->n; i++) {
+			any |= h->e[i].kind == EV_ANY;
+			zero_ok |= h->e[i].kind == EV_ZERO;
+		}
+		for (unsigned s = 0; s < BLKSZ / SECT; s++) {
+			uint64_t sector = b * (BLKSZ / SECT) + s, tsec = 0, wnum = 0;
+			uint32_t tid = 0;
+			int t = read_tag(buf + b * BLKSZ + s * SECT, &tid, &tsec, &wnum);
+			if (any)
+				continue;
+			if (t == 0) {
+				if (!zero_ok)
+					fail("vdisk %s (id %u) sector %" PRIu64 ": zeros, but write %" PRIu64
+					     " was durable (acknowledged before a completed FLUSH or FUA)",
+					     dd->name, dd->id, sector, h->e[d].wnum);
+				continue;
+			}
+			if (t < 0) {
+				fail("vdisk %s (id %u) sector %" PRIu64 ": garbage (no valid tag)", dd->name, dd->id, sector);
+				continue;
+			}
+			if (tid != dd->id || tsec != sector) {
+				fail("vdisk %s (id %u) sector %" PRIu64 ": holds vdisk %u sector %" PRIu64
+				     " (write %" PRIu64 ") — data of another disk or LBA", dd->name, dd->id, sector,
+				     tid, tsec, wnum);
+				continue;
+			}
+			bool ok = false;
+			for (uint32_t i = (uint32_t)(d < 0 ? 0 : d); i < h->n && !ok; i++)
+				ok = h->e[i].kind == EV_WRITE && h->e[i].wnum == wnum;
+			if (!ok)
+				fail("vdisk %s (id %u) sector %" PRIu64 ": holds write %" PRIu64
+				     ", older than the durable write %" PRIu64 " (or never issued)", dd->name, dd->id,
+				     sector, wnum, d >= 0 ? h->e[d].wnum : 0);
+		}
+	}
+	free(buf);
+	vlun_vdisk_close(vd);
+}
+
+struct rwait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int st;
+};
+
+static void rdone(struct vlun_req *req, enum vlun_status st)
+{
+	struct rwait *w = req->priv;
+
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	w->st = (int)st;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int read_all(struct vlun_vdisk *vd, uint8_t *buf, uint64_t len)
+{
+	for (uint64_t off = 0; off < len;) {
+		uint64_t n = VLUN_MIN(len - off, 256 * 1024);
+		struct rwait w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+		struct iovec iov = { buf + off, n };
+		struct vlun_req req = { .op = VLUN_OP_READ, .offset = off, .length = n, .iov = &iov, .iovcnt = 1,
+					.done = rdone, .priv = &w };
+		int r = vlun_vdisk_submit(vd, &req);
+		if (r < 0)
+			return 1000 - r;
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+		if (w.st)
+			return w.st;
+		off += n;
+	}
+	return 0;
+}
+
+/* The child that reassembles and checks. Exit 0 ok, 1 failures. */
+static int verify(void)
+{
+	struct model *m = parse_log();
+	char *paths[3];
+	struct vlun_pool *p = NULL;
+	struct vlun_pool_desc *d = NULL;
+	char *why = NULL, vwhy[256];
+	int r;
+
+	vlun_set_log(NULL, VLUN_LOG_ERR, NULL);
+	for (int i = 0; i < 3; i++)
+		paths[i] = member_path(i);
+	/* The crashed process's io_uring may hold its member files (and so
+	 * their OFD locks) for a moment after it exited: retry while busy. */
+	for (int tries = 0;; tries++) {
+		r = vlun_pool_open(paths, 3, 0, &p, &why);
+		if (r != -EBUSY || tries >= 500)
+			break;
+		free(why);
+		why = NULL;
+		usleep(10000);
+	}
+	if (r < 0) {
+		if (m->pool_created)
+			fail("pool created (acknowledged) but reassembly refuses: %s", why ? why : strerror(-r));
+		return nfail ? 1 : 0;
+	}
+	r = vlun_pool_describe(p, &d);
+	if (r < 0)
+		die("describe: %s", strerror(-r));
+	if (vlun_pool_desc_validate(d, vwhy, sizeof(vwhy)) < 0)
+		fail("metadata after the crash is invalid: %s", vwhy);
+	if (m->member_add_acked && d->nmembers != 3)
+		fail("member add was acknowledged but the pool has %u members", d->nmembers);
+	for (uint32_t i = 0; i < d->nvdisks; i++) {
+		const struct vlun_vdisk_desc *dd = &d->vdisks[i];
+		if (dd->id > MAXVD || !m->v[dd->id].exists) {
+			fail("vdisk %s (id %u) exists but its create never began (or failed)", dd->name, dd->id);
+			continue;
+		}
+		if (m->v[dd->id].delete_acked)
+			fail("vdisk %s (id %u) exists but its delete was acknowledged", dd->name, dd->id);
+		check_vdisk(p, dd, &m->v[dd->id]);
+	}
+	for (uint32_t id = 0; id <= MAXVD; id++) {
+		struct mvd *v = &m->v[id];
+		bool found = false;
+		if (!v->create_acked || v->delete_begun)
+			continue;
+		for (uint32_t i = 0; i < d->nvdisks; i++)
+			found |= d->vdisks[i].id == id;
+		if (!found)
+			fail("vdisk %s (id %u): create acknowledged, no delete begun, but missing after the crash",
+			     v->name, id);
+	}
+	vlun_pool_desc_free(d);
+	d = NULL;
+	/* One more commit (rewrites stale copies), then a read-only reopen. */
+	struct vlun_vdisk_create_opts o = { .name = "post", .layout = VLUN_LAYOUT_THIN, .size_bytes = MiB };
+	r = vlun_vdisk_create(p, &o, &why);
+	if (r < 0)
+		fail("a commit after reassembly failed: %s", why ? why : strerror(-r));
+	vlun_pool_close(p);
+	p = NULL;
+	r = vlun_pool_open(paths, 3, VLUN_OPEN_RDONLY, &p, &why);
+	if (r < 0) {
+		fail("reopen after the post-crash commit refuses: %s", why ? why : strerror(-r));
+	} else {
+		if (vlun_pool_describe(p, &d) < 0 || vlun_pool_desc_validate(d, vwhy, sizeof(vwhy)) < 0)
+			fail("metadata after the post-crash commit is invalid: %s", vwhy);
+		vlun_pool_desc_free(d);
+		vlun_pool_close(p);
+	}
+	return nfail ? 1 : 0;
+}
+
+/* ------------------------------------------------------------ driver */
+
+static int run_child(int (*fn)(uint64_t, unsigned, uint64_t, enum vlun_crash_mode), uint64_t seed,
+		     unsigned ops, uint64_t at, enum vlun_crash_mode mode, const char *trace)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (trace) {
+			int fd = open(trace, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			if (fd < 0 || dup2(fd, 2) < 0)
+				_exit(2);
+			setenv("VLUN_CRASH_TRACE", "1", 1);
+		}
+		_exit(fn ? fn(seed, ops, at, mode) : verify());
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid: %s", strerror(errno));
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+enum { K_LABEL, K_SLOTA, K_SLOTB, K_JOURNAL, K_OTHER, K_FLUSH, K_SUBMIT, K_N };
+static const char *kind_names[K_N] = { "label write", "slot A write", "slot B write", "journal write",
+				       "other write", "flush", "data request submit" };
+
+struct point { uint8_t kind; };
+
+static struct point *enumerate(uint64_t seed, unsigned ops, uint64_t *ret_n)
+{
+	char *trace, *lp, line[512];
+	uint64_t n = 0, meta_off = 0, slot = 0, joff = 0, jlen = 0;
+	struct point *pts = NULL;
+	FILE *f;
+
+	make_members();
+	if (asprintf(&trace, "%s/trace", dir) < 0 || asprintf(&lp, "%s/log", dir) < 0)
+		die("out of memory");
+	int r = run_child(run_workload, seed, ops, 0, VLUN_CRASH_OFF, trace);
+	if (r != 0)
+		die("the enumeration run (no crash) failed with status %d; see %s", r, trace);
+	f = fopen(lp, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (line[0] == 'G')
+			sscanf(line, "G %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &n, &meta_off, &slot,
+			       &joff, &jlen);
+	if (f)
+		fclose(f);
+	if (!n)
+		die("the enumeration run logged no geometry");
+	r = run_child(NULL, 0, 0, 0, 0, NULL);
+	if (r != 0)
+		die("the run without a crash does not verify (status %d): the harness or the engine is broken", r);
+	pts = calloc(n + 1, sizeof(*pts));
+	f = fopen(trace, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long long k, off;
+		char what[32];
+		if (sscanf(line, "crash point %llu: %31s %*s off=%llu", &k, what, &off) != 3 || k > n)
+			continue;
+		uint8_t kind = K_OTHER;
+		if (!strcmp(what, "flush"))
+			kind = K_FLUSH;
+		else if (!strncmp(what, "submit", 6))
+			kind = K_SUBMIT;
+		else if (off == 4096)
+			kind = K_LABEL;
+		else if (off >= meta_off && off < meta_off + slot)
+			kind = K_SLOTA;
+		else if (off >= meta_off + slot && off < meta_off + 2 * slot)
+			kind = K_SLOTB;
+		else if (off >= joff && off < joff + jlen)
+			kind = K_JOURNAL;
+		pts[k].kind = kind;
+	}
+	if (f)
+		fclose(f);
+	free(trace);
+	free(lp);
+	*ret_n = n;
+	return pts;
+}
+
+int main(int argc, char **argv)
+{
+	const char *modes_arg = "exit,tear,drop,fail", *report = NULL;
+	unsigned seeds = 1, ops = 40, every = 1;
+	uint64_t seed0 = 1;
+	const char *big = getenv("VLUN_CRASH_SWEEP");
+	char tmpl[PATH_MAX];
+
+	if (big && !strcmp(big, "big")) {
+		seeds = 4;
+		ops = 120;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-v"))
+			verbose = true;
+		else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
+			modes_arg = argv[++i];
+		else if (!strcmp(argv[i], "--seeds") && i + 1 < argc)
+			seeds = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
+			seed0 = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
+			ops = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--every") && i + 1 < argc)
+			every = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--selftest"))
+			strict_selftest = true;
+		else if (!strcmp(argv[i], "--report") && i + 1 < argc)
+			report = argv[++i];
+		else
+			die("usage: crash_harness [--mode exit,tear,drop,fail] [--seeds N] [--seed S] [--ops N] "
+			    "[--every K] [--report FILE] [--selftest] [-v]");
+	}
+	if (getenv("VLUN_UNDER_VALGRIND") && !strcmp(getenv("VLUN_UNDER_VALGRIND"), "1")) {
+		fprintf(stderr, "skipped under valgrind: the harness drives io_uring\n");
+		return 77;
+	}
+	if (every == 0 || seeds == 0)
+		die("--every and --seeds must be at least 1");
+	/* tmpfs when there is one: a sweep fdatasyncs thousands of times */
+	const char *tmp = getenv("VLUN_CRASH_DIR");
+	if (!tmp)
+		tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	snprintf(tmpl, sizeof(tmpl), "%s/vlun-crash-XXXXXX", tmp);
+	if (!mkdtemp(tmpl))
+		die("mkdtemp %s: %s", tmpl, strerror(errno));
+	dir = tmpl;
+
+	unsigned total_fail = 0;
+	FILE *rep = report ? fopen(report, "a") : NULL;
+	for (uint64_t seed = seed0; seed < seed0 + seeds; seed++) {
+		uint64_t n;
+		struct point *pts = enumerate(seed, ops, &n);
+		unsigned kinds[K_N] = { 0 };
+		for (uint64_t k = 1; k <= n; k++)
+			kinds[pts[k].kind]++;
+		printf("seed %" PRIu64 ", %u ops: %" PRIu64 " crash points (", seed, ops, n);
+		for (int k = 0; k < K_N; k++)
+			printf("%s%s %u", k ? ", " : "", kind_names[k], kinds[k]);
+		printf(")\n");
+		fflush(stdout);
+		char modes[64];
+		snprintf(modes, sizeof(modes), "%s", modes_arg);
+		for (char *save = NULL, *mname = strtok_r(modes, ",", &save); mname; mname = strtok_r(NULL, ",", &save)) {
+			enum vlun_crash_mode mode;
+			uint64_t dummy;
+			char spec[32];
+			snprintf(spec, sizeof(spec), "1:%s", mname);
+			if (vlun_crash_parse(spec, &dummy, &mode) < 0)
+				die("unknown mode '%s'", mname);
+			unsigned tried = 0, fired = 0, failed = 0;
+			unsigned fails_by_kind[K_N] = { 0 }, tried_by_kind[K_N] = { 0 };
+			time_t t0 = time(NULL);
+			for (uint64_t k = 1; k <= n; k += every) {
+				/* tear only means something for a write */
+				if (mode == VLUN_CRASH_TEAR && pts[k].kind >= K_FLUSH)
+					continue;
+				make_members();
+				int r = run_child(run_workload, seed, ops, k, mode, NULL);
+				if (r != 0 && r != VLUN_CRASH_EXIT_CODE) {
+					fprintf(stderr, "FAIL: seed %" PRIu64 " %s at point %" PRIu64 ": workload died with status %d\n",
+						seed, mname, k, r);
+					failed++;
+					continue;
+				}
+				tried++;
+				tried_by_kind[pts[k].kind]++;
+				fired += r == VLUN_CRASH_EXIT_CODE || mode == VLUN_CRASH_DROP || mode == VLUN_CRASH_FAIL;
+				if (run_child(NULL, 0, 0, 0, 0, NULL) != 0) {
+					fprintf(stderr, "FAIL: seed %" PRIu64 " mode %s crash point %" PRIu64 " (%s): see above; "
+						"reproduce: crash_harness --seed %" PRIu64 " --ops %u --mode %s, point %" PRIu64 "\n",
+						seed, mname, k, kind_names[pts[k].kind], seed, ops, mname, k);
+					failed++;
+					fails_by_kind[pts[k].kind]++;
+				}
+			}
+			printf("  mode %-4s: %u points tried, %u stopped/fired, %u failures (%lds)\n", mname, tried,
+			       fired, failed, (long)(time(NULL) - t0));
+			fflush(stdout);
+			if (rep) {
+				fprintf(rep, "| %" PRIu64 " | %u | %s | %u | %u |", seed, ops, mname, tried, failed);
+				for (int kk = 0; kk < K_N; kk++)
+					fprintf(rep, " %u/%u |", tried_by_kind[kk], fails_by_kind[kk]);
+				fprintf(rep, "\n");
+			}
+			total_fail += failed;
+		}
+		free(pts);
+	}
+	if (rep)
+		fclose(rep);
+	for (int i = 0; i < 3; i++) {
+		char *p = member_path(i);
+		unlink(p);
+		free(p);
+	}
+	char *x;
+	if (asprintf(&x, "%s/log", dir) >= 0) {
+		unlink(x);
+		free(x);
+	}
+	if (asprintf(&x, "%s/trace", dir) >= 0) {
+		unlink(x);
+		free(x);
+	}
+	rmdir(dir);
+	printf("%s: %u failures\n", total_fail ? "FAILED" : "ok", total_fail);
+	return total_fail ? 1 : 0;
+}
