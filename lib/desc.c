@@ -20,6 +20,7 @@ VLUN_EXPORT void vlun_pool_desc_free(struct vlun_pool_desc *d)
 			free(d->vdisks[i].extents);
 	free(d->vdisks);
 	free(d->members);
+	free(d->jobs);
 	free(d);
 }
 
@@ -35,6 +36,15 @@ VLUN_EXPORT int vlun_pool_desc_dup(const struct vlun_pool_desc *src, struct vlun
 	*d = *src;
 	d->members = NULL;
 	d->vdisks = NULL;
+	d->jobs = NULL;
+	if (src->njobs > 0) {
+		if (!src->jobs)
+			goto inval;
+		d->jobs = calloc(src->njobs, sizeof(*d->jobs));
+		if (!d->jobs)
+			goto nomem;
+		memcpy(d->jobs, src->jobs, src->njobs * sizeof(*d->jobs));
+	}
 	if (src->nmembers > 0) {
 		if (!src->members)
 			goto inval;
@@ -220,6 +230,8 @@ VLUN_EXPORT int vlun_pool_desc_validate(const struct vlun_pool_desc *d, char *wh
 			FAIL("vdisk '%s': unknown layout %u", v->name, v->layout);
 		if (v->size_sectors == 0)
 			FAIL("vdisk '%s': size is 0", v->name);
+		if (v->flags & ~VLUN_VDISK_KNOWN_FLAGS)
+			FAIL("vdisk '%s': unknown flags 0x%x", v->name, v->flags & ~VLUN_VDISK_KNOWN_FLAGS);
 		if (v->nextents == 0 || v->nextents > VLUN_MAX_EXTENTS)
 			FAIL("vdisk '%s': %u extents (must be 1..%u)", v->name,
 					v->nextents, VLUN_MAX_EXTENTS);
@@ -288,6 +300,24 @@ VLUN_EXPORT int vlun_pool_desc_validate(const struct vlun_pool_desc *d, char *wh
 		if (pos != v->size_sectors)
 			FAIL("vdisk '%s': extents cover %llu of %llu sectors",
 					v->name, (unsigned long long)pos, (unsigned long long)v->size_sectors);
+	}
+
+	if (d->njobs > VLUN_MAX_JOBS || (d->njobs && !d->jobs))
+		FAIL("pool has %u jobs (limit %d)", d->njobs, VLUN_MAX_JOBS);
+	for (uint32_t i = 0; i < d->njobs; i++) {
+		const struct vlun_job_desc *j = &d->jobs[i];
+		bool known = j->vdisk_id == UINT32_MAX;
+		for (uint32_t k = 0; k < d->nvdisks && !known; k++)
+			known = d->vdisks[k].id == j->vdisk_id;
+		if (j->kind != VLUN_JOB_MIGRATE)
+			FAIL("job %u: unknown kind %u", j->id, j->kind);
+		if (!known)
+			FAIL("job %u: names vdisk id %u, which does not exist", j->id, j->vdisk_id);
+		if (j->from_member != VLUN_NO_MEMBER && j->from_member >= d->nmembers)
+			FAIL("job %u: from member %u does not exist", j->id, j->from_member);
+		for (uint32_t k = 0; k < i; k++)
+			if (d->jobs[k].id == j->id)
+				FAIL("two jobs have id %u", j->id);
 	}
 
 	if (nr > 1)

@@ -54,9 +54,14 @@
  *                extents, 40 B each: nsectors, psector, alt_psector,
  *                member, alt_member, flags, dirty_id (vsector is implied:
  *                extents are contiguous from 0)
+ *     JOB (16)   optional (not MUST_UNDERSTAND: a reader that skips it only
+ *                forgets an unfinished migration): id, kind, vdisk id
+ *                (UINT32_MAX all), from member, vsector, nsectors, rate,
+ *                created, target member mask 4 x u64           (80 B)
  *     END (4)    number of records before it, reserved; nothing may follow
- * Types 16.. are kept for later issues: snapshot sessions, node keys / PR
- * registrations, dirty bitmaps, mirror and migration state.
+ * Mirrors need no record of their own: ALT_EXISTS / ALT_DIRTY extents are
+ * the mirror and its dirty regions (mirror.c). Types 17.. are kept for
+ * later issues: snapshot sessions, node keys / PR registrations.
  *
  * JOURNAL RECORD (starts on a 4 KiB boundary of the journal, occupies its
  * length rounded up to 4 KiB):
@@ -159,9 +164,9 @@ static_assert(J_FIXED_END <= J_HDR && J_HDR <= 512, "journal record header must 
 
 /* payload */
 #define REC_MUST_UNDERSTAND 0x1u
-enum { REC_POOL = 1, REC_MEMBER = 2, REC_VDISK = 3, REC_END = 4 };
+enum { REC_POOL = 1, REC_MEMBER = 2, REC_VDISK = 3, REC_END = 4, REC_JOB = 16 };
 enum { REC_HDR = 8, PREAMBLE = 16, POOL_BODY = 128, MEMBER_BODY = 52, VDISK_BODY = 128,
-       END_BODY = 8, EXT_BYTES = 40 };
+       END_BODY = 8, EXT_BYTES = 40, JOB_BODY = 80 };
 enum { DELTA_EXTENTS = 1, DELTA_EXTENTS_BODY = 32 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -506,6 +511,9 @@ VLUN_EXPORT int vlun_meta_encode(const struct vlun_pool_desc *d, uint8_t **ret_b
 			return -EINVAL;
 		len += REC_HDR + VDISK_BODY + (size_t)d->vdisks[i].nextents * EXT_BYTES;
 	}
+	if (d->njobs && !d->jobs)
+		return -EINVAL;
+	len += (size_t)d->njobs * (REC_HDR + JOB_BODY);
 	w.p = malloc(len);
 	if (!w.p)
 		return -ENOMEM;
@@ -561,6 +569,22 @@ VLUN_EXPORT int vlun_meta_encode(const struct vlun_pool_desc *d, uint8_t **ret_b
 		w32(&w, 0);
 		for (uint32_t e = 0; e < v->nextents; e++)
 			wextent(&w, &v->extents[e]);
+		nrec++;
+	}
+	for (uint32_t i = 0; i < d->njobs; i++) {
+		const struct vlun_job_desc *j = &d->jobs[i];
+
+		wrec(&w, REC_JOB, 0, JOB_BODY);
+		w32(&w, j->id);
+		w32(&w, j->kind);
+		w32(&w, j->vdisk_id);
+		w32(&w, j->from_member);
+		w64(&w, j->vsector);
+		w64(&w, j->nsectors);
+		w64(&w, j->rate);
+		w64(&w, j->created);
+		for (size_t k = 0; k < VLUN_ARRAY_SIZE(j->to_mask); k++)
+			w64(&w, j->to_mask[k]);
 		nrec++;
 	}
 	wrec(&w, REC_END, REC_MUST_UNDERSTAND, END_BODY);
@@ -796,6 +820,38 @@ VLUN_EXPORT int vlun_meta_decode(const uint8_t *buf, size_t len, struct vlun_poo
 			}
 			ret_code = -EUCLEAN;
 			v->nextents = n;
+			break;
+		}
+		case REC_JOB: {
+			struct vlun_job_desc j = { 0 };
+
+			if (blen != JOB_BODY) {
+				whyf(why, whylen, "payload offset %zu: JOB record has the wrong length", at);
+				goto fail;
+			}
+			if (d->njobs >= VLUN_MAX_JOBS) {
+				whyf(why, whylen, "payload offset %zu: more than %d JOB records", at, VLUN_MAX_JOBS);
+				goto fail;
+			}
+			j.id = r32(&r);
+			j.kind = r32(&r);
+			j.vdisk_id = r32(&r);
+			j.from_member = r32(&r);
+			j.vsector = r64(&r);
+			j.nsectors = r64(&r);
+			j.rate = r64(&r);
+			j.created = r64(&r);
+			for (size_t k = 0; k < VLUN_ARRAY_SIZE(j.to_mask); k++)
+				j.to_mask[k] = r64(&r);
+			struct vlun_job_desc *nj = realloc(d->jobs, (d->njobs + 1) * sizeof(*nj));
+			if (!nj) {
+				ret_code = -ENOMEM;
+				goto fail;
+			}
+			d->jobs = nj;
+			d->jobs[d->njobs++] = j;
+			if (j.id >= d->next_job_id)
+				d->next_job_id = j.id + 1;
 			break;
 		}
 		case REC_END:

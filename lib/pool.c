@@ -48,6 +48,7 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vlun_pool *registry;
 
 static void *ctl_main(void *arg);
+static int commit_full_locked(struct vlun_pool *p);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -229,6 +230,7 @@ static void pool_free(struct vlun_pool *p)
 	if (!p)
 		return;
 	ctl_server_stop(p); /* before anything a request could use goes away */
+	jobs_stop(p);       /* copies use the controller and the io engine */
 	if (p->ctl_started) {
 		pthread_mutex_lock(&p->q_lock);
 		p->ctl_stop = true;
@@ -510,7 +512,17 @@ VLUN_EXPORT int vlun_pool_open(char *const *paths, size_t n, unsigned flags, str
 		}
 		if (strcmp(md->path_hint, p->members[m].dev->name) != 0)
 			snprintf(md->path_hint, sizeof(md->path_hint), "%s", p->members[m].dev->name);
-		md->state = VLUN_MEMBER_OK;
+		vlun_iostat_init(&p->members[m].stats);
+		if (md->state == VLUN_MEMBER_FAILED) {
+			/* Stays failed until the job thread's probe (or an
+			 * admin) finds it healthy; its stale ranges are in the
+			 * map and get resynced then. */
+			atomic_store(&p->members[m].failed, true);
+			vlun_warn("pool '%s': member %u ('%s') was marked FAILED; it is used again once it "
+				  "answers and its stale ranges are resynced", p->desc->name, m, md->path_hint);
+		} else {
+			md->state = VLUN_MEMBER_OK;
+		}
 	}
 	for (size_t i = 0; i < p->nmm; i++) {
 		bool listed = false;
@@ -638,6 +650,12 @@ int pool_start_locked(struct vlun_pool *p)
 			return r;
 		p->ctl_started = true;
 	}
+	if (!(p->flags & (VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK))) {
+		/* resync and migration need the holder (only it commits) */
+		r = jobs_start_locked(p);
+		if (r < 0)
+			vlun_warn("pool '%s': no resync/migration thread: %s", p->desc->name, strerror(-r));
+	}
 	return 0;
 }
 
@@ -703,7 +721,7 @@ int pool_record_change_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t v
 }
 
 /* Waits until every physical I/O issued before now has completed. */
-static void epoch_drain(struct vlun_pool *p)
+void pool_epoch_drain(struct vlun_pool *p)
 {
 	unsigned old = atomic_fetch_add(&p->io_epoch, 1) & 1;
 	for (unsigned spins = 0; atomic_load(&p->io_active[old]) > 0; spins++)
@@ -717,6 +735,12 @@ static int flush_members(struct vlun_pool *p)
 		if (!p->members[m].dev)
 			continue;
 		int r = vlun_blkdev_flush(p->members[m].dev);
+		if (r < 0 && atomic_load(&p->members[m].failed)) {
+			/* what it holds is recorded as stale elsewhere */
+			vlun_debug("pool '%s': flushing failed member '%s': %s (ignored)", p->desc->name,
+				   p->members[m].dev->name, strerror(-r));
+			continue;
+		}
 		if (r < 0) {
 			vlun_err("pool '%s': flushing member '%s' failed: %s", p->desc->name,
 				 p->members[m].dev->name, strerror(-r));
@@ -733,14 +757,54 @@ static void after_commit_locked(struct vlun_pool *p, unsigned long dirty_before)
 	p->npending = 0;
 	atomic_fetch_sub(&p->meta_dirty, dirty_before);
 	if (p->frees_pending) {
-		epoch_drain(p);
+		pool_epoch_drain(p);
 		vlun_alloc_commit_done(p->alloc);
 		p->frees_pending = false;
 	}
 }
 
+/* The metadata copies that count: not on FAILED members (their copies go
+ * stale and are rewritten by the checkpoint after they come back). The
+ * per-member results are copied back into p->mm. */
+static int meta_set_begin(struct vlun_pool *p, struct vlun_meta_member **ret, size_t *ret_n)
+{
+	struct vlun_meta_member *hm = calloc(p->nmm ? p->nmm : 1, sizeof(*hm));
+	if (!hm)
+		return -ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < p->nmm; i++) {
+		bool failed = false;
+		for (uint32_t m = 0; m < p->nmembers; m++)
+			if (p->members[m].dev == p->mm[i].dev)
+				failed = atomic_load(&p->members[m].failed);
+		if (!failed)
+			hm[n++] = p->mm[i];
+	}
+	*ret = hm;
+	*ret_n = n;
+	return 0;
+}
+
+static void meta_set_end(struct vlun_pool *p, struct vlun_meta_member *hm, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = 0; i < p->nmm; i++)
+			if (p->mm[i].dev == hm[k].dev)
+				p->mm[i] = hm[k];
+	free(hm);
+}
+
+int pool_commit_locked(struct vlun_pool *p)
+{
+	if (p->need_full_commit)
+		return commit_full_locked(p);
+	return p->npending ? pool_commit_pending_locked(p) : flush_members(p);
+}
+
 int pool_commit_pending_locked(struct vlun_pool *p)
 {
+	if (p->need_full_commit)
+		return commit_full_locked(p);
 	if (p->npending == 0)
 		return 0;
 	if (p->flags & VLUN_OPEN_RDONLY)
@@ -760,7 +824,13 @@ int pool_commit_pending_locked(struct vlun_pool *p)
 		d[i].extents = p->pending[i].extents;
 		d[i].generation = p->pending[i].generation;
 	}
-	r = vlun_meta_commit_delta(p->meta, p->mm, p->nmm, p->desc, d, p->npending);
+	struct vlun_meta_member *hm;
+	size_t nh;
+	r = meta_set_begin(p, &hm, &nh);
+	if (r == 0) {
+		r = vlun_meta_commit_delta(p->meta, hm, nh, p->desc, d, p->npending);
+		meta_set_end(p, hm, nh);
+	}
 	free(d);
 	if (r < 0) {
 		vlun_err("pool '%s': metadata commit of %zu change(s) failed: %s", p->desc->name,
@@ -780,11 +850,18 @@ static int commit_full_locked(struct vlun_pool *p)
 	int r = flush_members(p);
 	if (r < 0)
 		return r;
-	r = vlun_meta_commit(p->meta, p->mm, p->nmm, p->desc);
+	struct vlun_meta_member *hm;
+	size_t nh;
+	r = meta_set_begin(p, &hm, &nh);
+	if (r < 0)
+		return r;
+	r = vlun_meta_commit(p->meta, hm, nh, p->desc);
+	meta_set_end(p, hm, nh);
 	if (r < 0) {
 		vlun_err("pool '%s': metadata checkpoint failed: %s", p->desc->name, strerror(-r));
 		return r;
 	}
+	p->need_full_commit = false;
 	after_commit_locked(p, dirty);
 	return 0;
 }
@@ -827,7 +904,7 @@ static void *ctl_main(void *arg)
 		}
 		int r = 0;
 		if (commits) /* fsync all members, commit what is pending */
-			r = p->npending ? pool_commit_pending_locked(p) : flush_members(p);
+			r = pool_commit_locked(p);
 		pthread_mutex_unlock(&p->ctl_lock);
 		while (commits) {
 			struct ctl_work *w = commits;
@@ -873,7 +950,7 @@ static bool vdisk_open_locked(struct vlun_pool *p, uint32_t id)
 	return false;
 }
 
-static struct vlun_vdisk *open_vdisk_locked(struct vlun_pool *p, uint32_t id)
+struct vlun_vdisk *pool_open_vdisk_locked(struct vlun_pool *p, uint32_t id)
 {
 	for (size_t i = 0; i < p->nopen; i++)
 		if (vdisk_id_of(p->open[i]) == id)
@@ -1112,7 +1189,7 @@ VLUN_EXPORT int vlun_vdisk_resize(struct vlun_pool *p, const char *name, uint64_
 		r = -EINVAL;
 		goto out;
 	}
-	struct vlun_vdisk *open = open_vdisk_locked(p, vd->id);
+	struct vlun_vdisk *open = pool_open_vdisk_locked(p, vd->id);
 	if (ns < old && (open || !force)) {
 		vlun_set_reason(ret_reason, open ? "virtual disk '%s' is open for I/O; shrinking it online "
 					  "would cut off data in use" :
@@ -1229,7 +1306,7 @@ VLUN_EXPORT int vlun_vdisk_delete(struct vlun_pool *p, const char *name, char **
 	/* The space is recorded free by the commit above; it is reusable
 	 * once that commit is durable, which it is now. */
 	vlun_layout_release(p->alloc, &gone);
-	epoch_drain(p);
+	pool_epoch_drain(p);
 	vlun_alloc_commit_done(p->alloc);
 	free(gone.extents);
 	vlun_info("pool '%s': deleted virtual disk '%s'", d->name, name);

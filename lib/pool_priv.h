@@ -33,6 +33,13 @@ struct pool_member {
 	int fd;
 	bool direct;
 	struct vlun_iostat stats; /* I/O to this member (stats.h) */
+	/* The controller marked it FAILED (desc state): the fast path sends
+	 * nothing to it where another clean copy exists. Set and cleared by
+	 * the controller only (ctl_lock), read by anyone. */
+	atomic_bool failed;
+	/* Fault injection (vlun_pool_inject_member_fault): every I/O the
+	 * engine sends to it fails with EIO without reaching it. */
+	atomic_bool inject_fail;
 };
 
 /* Work for the controller thread. */
@@ -42,6 +49,8 @@ enum ctl_work_kind {
 	CTL_COMMIT,  /* make pending metadata durable, then call back */
 	CTL_UNMAP,   /* UNMAP / WRITE_ZEROES on a thin disk */
 	CTL_CALL,    /* run fn(arg) on the controller thread */
+	CTL_WFAIL,   /* one side of a mirrored write failed: mark, then end it */
+	CTL_MERR,    /* a member returned an I/O error (read retried elsewhere) */
 };
 
 struct ctl_work {
@@ -78,6 +87,8 @@ struct vlun_pool {
 	struct pending_delta *pending;
 	size_t npending, apending;
 	bool frees_pending;          /* alloc has frees waiting for a commit */
+	bool need_full_commit;       /* desc changed beyond deltas (member state): checkpoint */
+	struct job_runner *jobs;     /* resync / migration thread (job.c); NULL until started */
 
 	/* metadata changes made but not yet durable (pending + committing) */
 	atomic_ulong meta_dirty;
@@ -136,6 +147,48 @@ struct ctl_server;
 int ctl_server_start(struct vlun_pool *p);
 void ctl_server_stop(struct vlun_pool *p);
 
+/* ---- mirror.c: controller actions on mirrored extents (ctl_lock held) */
+/* Size of the regions dirty tracking rounds to (sectors). */
+#define MIRROR_REGION_SECTORS 2048u
+/* Publishes new extents of [vsector, vsector+nsectors) of a vdisk: the
+ * open map (set_entry to the agents) and, when persist, the description
+ * as a pending delta. */
+int mirror_publish_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t vsector, uint64_t nsectors,
+			  const struct vlun_extent *ext, uint32_t n, bool persist);
+/* Marks member m FAILED: state in the description (checkpoint at the next
+ * commit), extents whose primary is on m and whose alternate is clean
+ * swap copies. Idempotent. */
+void mirror_member_fail_locked(struct vlun_pool *p, uint32_t m, const char *why);
+/* The description of vdisk id, or NULL. */
+struct vlun_vdisk_desc *mirror_vdesc_locked(struct vlun_pool *p, uint32_t id);
+/* A member returned an I/O error: FAILED if it holds mirrored copies. */
+void mirror_member_error_locked(struct vlun_pool *p, uint32_t m, int res);
+/* The description's extents of [vs, vs+ns), clipped (caller frees). */
+int mirror_desc_range(const struct vlun_vdisk_desc *d, uint64_t vs, uint64_t ns, struct vlun_extent **ret,
+		      uint32_t *ret_n);
+/* Member m is usable again (probe or admin): state OK; resync follows. */
+void mirror_member_restore_locked(struct vlun_pool *p, uint32_t m);
+/* The copy on member m of vdisk id's [vs, vs+ns) is behind (a write did
+ * not reach it): the range, rounded out to regions, gets ALT_DIRTY, with
+ * copies swapped where m holds the primary. -EIO when no good copy
+ * remains for some part. */
+int mirror_mark_behind_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t vs, uint64_t ns,
+			      uint32_t m);
+/* A write hit ERROR on [vs, vs+ns): promote a clean alternate. -EIO none. */
+int mirror_repair_error_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t vs, uint64_t ns);
+/* Commits pending deltas, or a checkpoint when need_full_commit. */
+int pool_commit_locked(struct vlun_pool *p);
+
+/* Waits until every physical I/O issued before now has completed (no
+ * ctl_lock needed). */
+void pool_epoch_drain(struct vlun_pool *p);
+
+/* ---- job.c: the resync/migration thread of a writable pool */
+int jobs_start_locked(struct vlun_pool *p);
+void jobs_stop(struct vlun_pool *p);
+/* Something may need resync (a member came back, a mirror was added). */
+void jobs_kick(struct vlun_pool *p);
+
 /* ---- vdisk.c, for pool.c */
 /* Runs a controller work item of the vdisk fast path (CTL_FAULT,
  * CTL_INSTALL, CTL_UNMAP) with ctl_lock held. */
@@ -144,6 +197,10 @@ uint32_t vdisk_id_of(const struct vlun_vdisk *vd);
 struct vlun_map *vdisk_map_of(const struct vlun_vdisk *vd);
 /* Requests not yet completed (used to refuse delete/shrink). */
 bool vdisk_busy(const struct vlun_vdisk *vd);
+/* The open vdisk with this id, or NULL (ctl_lock held). */
+struct vlun_vdisk *pool_open_vdisk_locked(struct vlun_pool *p, uint32_t id);
+/* Writes parked on NO_WRITE of vd try again (ctl_lock held). */
+void vdisk_kick_parked_locked(struct vlun_vdisk *vd);
 /* The vdisk's I/O statistics (stats.h), read by pool_stats_collect. */
 const struct vlun_iostat *vdisk_stats_of(const struct vlun_vdisk *vd);
 

@@ -60,16 +60,27 @@ struct vlun_vdisk {
 	/* controller only (ctl_lock) */
 	struct prep *preps;     /* thin chunks being prepared */
 	struct piece *parked;   /* NO_WRITE waiters */
+
+	struct vlun_iostat stats; /* requests of this disk (stats.h) */
 };
 
 struct vreq {
 	struct vlun_req *req;
 	struct vlun_vdisk *vd;
+	uint64_t t0;            /* vlun_iostat_begin of the vdisk */
 	atomic_int refs;
 	atomic_bool via_ctl;    /* some piece went through the controller */
 	uint32_t status;        /* err_lock */
 	uint64_t err_off;
 	struct ctl_work w;      /* CTL_COMMIT before completion (FLUSH, FUA) */
+};
+
+/* What a physical piece is, for its error handling. */
+enum piece_kind {
+	PK_PLAIN = 0,  /* an error is the request's error */
+	PK_MREAD,      /* read of a clean mirrored range: retry on the other copy */
+	PK_MWRITE,     /* one side of a mirrored write: the controller marks the
+			* failed side behind and the write succeeds on the other */
 };
 
 /* One piece of a request: a sub-range handled by one physical I/O or one
@@ -82,6 +93,13 @@ struct piece {
 	uint64_t len;           /* bytes */
 	unsigned side;          /* io epoch side, when counted */
 	bool counted;
+	bool retried;           /* PK_MREAD: already moved to the other copy */
+	uint8_t kind;           /* enum piece_kind */
+	uint32_t member;        /* member of pio, VLUN_NO_MEMBER when none */
+	uint32_t other;         /* PK_MREAD: the other copy's member */
+	uint64_t other_poff;    /* PK_MREAD: and its byte offset */
+	uint64_t t0;            /* member stats start */
+	int err;                /* PK_MWRITE: the failed side's -errno */
 	struct ctl_work w;
 	int iovcnt;
 	struct iovec iov[];
@@ -142,6 +160,8 @@ static struct piece *piece_new(struct vreq *r, uint64_t boff, uint64_t len, bool
 	pc->r = r;
 	pc->boff = boff;
 	pc->len = len;
+	pc->member = VLUN_NO_MEMBER;
+	pc->other = VLUN_NO_MEMBER;
 	if (data) {
 		uint64_t want = len;
 		for (int i = first; i < q->iovcnt && want > 0; i++) {
@@ -208,22 +228,113 @@ static void piece_end_status(struct piece *pc, uint32_t st)
 	vreq_put(r);
 }
 
+static unsigned iostat_dir(uint32_t pio_op)
+{
+	return pio_op == VLUN_PIO_READ ? VLUN_IOSTAT_READ
+	       : pio_op == VLUN_PIO_WRITE ? VLUN_IOSTAT_WRITE : VLUN_IOSTAT_OTHER;
+}
+
+static void piece_pio_start(struct piece *pc);
+
+/* A member returned an error: tell the controller (it decides whether the
+ * member is failed). Best effort: without memory only the log knows. */
+struct merr_work {
+	struct ctl_work w;
+	uint32_t member;
+	int res;
+};
+
+static void report_member_error(struct vlun_pool *p, uint32_t member, int res)
+{
+	struct merr_work *mw = calloc(1, sizeof(*mw));
+	if (!mw)
+		return;
+	mw->w.kind = CTL_MERR;
+	mw->w.arg = mw;
+	mw->member = member;
+	mw->res = res;
+	pool_ctl_queue(p, &mw->w);
+}
+
 static void piece_pio_done(struct vlun_pio *pio, int res)
 {
 	struct piece *pc = pio->priv;
+	struct vlun_pool *p = pc->r->vd->pool;
+	if (pc->member != VLUN_NO_MEMBER)
+		vlun_iostat_end(&p->members[pc->member].stats, iostat_dir(pio->op),
+				pio->op == VLUN_PIO_FSYNC ? 0 : pio->length, pc->t0, res);
+	if (res < 0 && pc->kind == PK_MREAD && !pc->retried && pc->other != VLUN_NO_MEMBER &&
+	    !atomic_load(&p->members[pc->other].failed)) {
+		/* The other copy is clean: read it there; the host sees nothing. */
+		vlun_warn("vdisk '%s': read of %llu bytes at virtual offset %llu failed on member %u (%s); "
+			  "reading the mirror copy on member %u", pc->r->vd->name, (unsigned long long)pc->len,
+			  (unsigned long long)(pc->r->req->offset + pc->boff), pc->member, strerror(-res),
+			  pc->other);
+		report_member_error(p, pc->member, res);
+		pc->retried = true;
+		pc->member = pc->other;
+		pc->pio.offset = pc->other_poff;
+		pc->pio.fd = p->members[pc->other].fd;
+		pc->pio.direct = p->members[pc->other].direct;
+		piece_pio_start(pc);
+		return;
+	}
+	if (res < 0 && pc->kind == PK_MWRITE) {
+		/* The controller marks this side behind, commits, and ends the
+		 * piece (successfully when the other side holds the data). */
+		vlun_warn("vdisk '%s': mirrored write of %llu bytes at virtual offset %llu failed on member %u: %s",
+			  pc->r->vd->name, (unsigned long long)pc->len,
+			  (unsigned long long)(pc->r->req->offset + pc->boff), pc->member, strerror(-res));
+		pc->w.kind = CTL_WFAIL;
+		pc->w.arg = pc;
+		pc->err = res;
+		pool_ctl_queue(p, &pc->w);
+		return;
+	}
 	if (res < 0) {
 		const struct vlun_req *q = pc->r->req;
-		vlun_err("vdisk '%s': %s of %llu bytes at virtual offset %llu (fd %d, offset %llu) failed: %s",
+		vlun_err("vdisk '%s': %s of %llu bytes at virtual offset %llu (member %d, offset %llu) failed: %s",
 			 pc->r->vd->name, q->op == VLUN_OP_READ ? "read" : q->op == VLUN_OP_FLUSH ? "flush" : "write",
-			 (unsigned long long)pc->len, (unsigned long long)(q->offset + pc->boff), pio->fd,
-			 (unsigned long long)pio->offset, strerror(-res));
+			 (unsigned long long)pc->len, (unsigned long long)(q->offset + pc->boff),
+			 pc->member == VLUN_NO_MEMBER ? -1 : (int)pc->member, (unsigned long long)pio->offset,
+			 strerror(-res));
+		if (pc->member != VLUN_NO_MEMBER)
+			report_member_error(p, pc->member, res);
 	}
 	piece_end(pc, res);
 }
 
-/* Submits a counted piece's pio (fast path or controller). */
-static void piece_submit(struct piece *pc, const struct pool_member *m, uint32_t op, uint64_t poff)
+static void inject_fail_cb(void *arg)
 {
+	struct piece *pc = arg;
+	piece_pio_done(&pc->pio, -EIO);
+}
+
+/* Sends a prepared pio (first time or a retry elsewhere). */
+static void piece_pio_start(struct piece *pc)
+{
+	struct vlun_pool *p = pc->r->vd->pool;
+	if (pc->member != VLUN_NO_MEMBER) {
+		pc->t0 = vlun_iostat_begin(&p->members[pc->member].stats);
+		if (atomic_load(&p->members[pc->member].inject_fail)) {
+			if (vlun_io_defer(p->io, inject_fail_cb, pc) == 0)
+				return;
+		}
+	}
+	int r = vlun_io_submit(p->io, &pc->pio);
+	if (r < 0) {
+		vlun_err("vdisk '%s': cannot queue I/O on fd %d: %s", pc->r->vd->name, pc->pio.fd, strerror(-r));
+		if (pc->member != VLUN_NO_MEMBER)
+			vlun_iostat_end(&p->members[pc->member].stats, iostat_dir(pc->pio.op), 0, pc->t0, r);
+		piece_end_status(pc, r == -ENOMEM ? VLUN_E_NOMEM : VLUN_E_HW);
+	}
+}
+
+/* Submits a counted piece's pio to a member (fast path or controller). */
+static void piece_submit(struct piece *pc, uint32_t member, uint32_t op, uint64_t poff)
+{
+	const struct pool_member *m = &pc->r->vd->pool->members[member];
+	pc->member = member;
 	pc->pio.op = op;
 	pc->pio.fd = m->fd;
 	pc->pio.direct = m->direct;
@@ -234,11 +345,7 @@ static void piece_submit(struct piece *pc, const struct pool_member *m, uint32_t
 	pc->pio.iovcnt = pc->iovcnt;
 	pc->pio.done = piece_pio_done;
 	pc->pio.priv = pc;
-	int r = vlun_io_submit(pc->r->vd->pool->io, &pc->pio);
-	if (r < 0) {
-		vlun_err("vdisk '%s': cannot queue I/O on fd %d: %s", pc->r->vd->name, m->fd, strerror(-r));
-		piece_end_status(pc, r == -ENOMEM ? VLUN_E_NOMEM : VLUN_E_HW);
-	}
+	piece_pio_start(pc);
 }
 
 /* ------------------------------------------------------------ completion */
@@ -249,6 +356,11 @@ static void vreq_finish(struct vreq *r)
 	struct vlun_req *q = r->req;
 	q->err_offset = r->status == VLUN_OK ? 0 : q->offset + r->err_off;
 	uint32_t st = r->status;
+	vlun_iostat_end(&vd->stats,
+			q->op == VLUN_OP_READ ? VLUN_IOSTAT_READ
+			: q->op == VLUN_OP_WRITE ? VLUN_IOSTAT_WRITE : VLUN_IOSTAT_OTHER,
+			q->op == VLUN_OP_READ || q->op == VLUN_OP_WRITE ? q->length : 0, r->t0,
+			st == VLUN_OK ? 0 : -EIO);
 	free(r);
 	/* Count it out first: done() may close the disk. */
 	pthread_mutex_lock(&vd->lock);
@@ -275,8 +387,11 @@ static void vreq_put(struct vreq *r)
 		return;
 	const struct vlun_req *q = r->req;
 	if (r->status == VLUN_OK && q->op == VLUN_OP_WRITE && (q->flags & VLUN_REQ_FUA) &&
-	    atomic_load(&r->via_ctl) && atomic_load(&r->vd->pool->meta_dirty) > 0) {
-		/* FUA into a new chunk: its allocation must be durable too. */
+	    atomic_load(&r->vd->pool->meta_dirty) > 0) {
+		/* FUA: the map change that placed this data (a new chunk, a
+		 * migrated extent, a region marked behind) must be durable too,
+		 * whether this write faulted or went straight to a place an
+		 * earlier, not yet committed, change made. */
 		r->w.kind = CTL_COMMIT;
 		r->w.fn = vreq_commit_done;
 		r->w.arg = r;
@@ -504,12 +619,35 @@ static void prep_install(struct vlun_pool *p, struct prep *pr)
 	struct piece *first = pr->first;
 	int res = pr->res;
 	prep_unlink(vd, pr);
+	uint32_t am = VLUN_NO_MEMBER;
+	uint64_t aps = 0;
 	if (res == 0) {
 		struct vlun_extent e = {
 			.vsector = pr->vchunk, .nsectors = vd->chunk_sectors, .psector = pr->psector,
 			.alt_psector = 0, .member = pr->member, .alt_member = VLUN_NO_MEMBER,
 			.flags = 0, .dirty_id = 0,
 		};
+		const struct vlun_vdisk_desc *dd = mirror_vdesc_locked(p, vd->id);
+		if (dd && (dd->flags & VLUN_VDISK_MIRRORED)) {
+			/* A mirrored thin disk: the new chunk gets its second
+			 * copy at once, behind until the resync fills it. */
+			uint32_t allowed[VLUN_MAX_MEMBERS];
+			size_t na = 0;
+			for (uint32_t m = 0; m < p->nmembers; m++)
+				if (m != pr->member && p->members[m].dev && !atomic_load(&p->members[m].failed))
+					allowed[na++] = m;
+			if (na && vlun_alloc_get(p->alloc, vd->chunk_sectors, vd->chunk_sectors, VLUN_NO_MEMBER, allowed,
+						 na, &am, &aps) == 0) {
+				e.alt_member = am;
+				e.alt_psector = aps;
+				e.flags |= VLUN_EXT_ALT_EXISTS | VLUN_EXT_ALT_DIRTY;
+				jobs_kick(p);
+			} else {
+				vlun_warn("vdisk '%s': no room for the mirror copy of the new chunk at sector %llu; "
+					  "it has one copy until space is added and 'vlunctl mirror add' runs",
+					  vd->name, (unsigned long long)pr->vchunk);
+			}
+		}
 		res = vlun_map_set(vd->map, pr->vchunk, vd->chunk_sectors, &e, 1);
 		if (res == 0) {
 			res = pool_record_change_locked(p, vd->id, pr->vchunk, vd->chunk_sectors, &e, 1);
@@ -529,12 +667,42 @@ static void prep_install(struct vlun_pool *p, struct prep *pr)
 	}
 	if (res < 0) {
 		vlun_alloc_free(p->alloc, pr->member, pr->psector, vd->chunk_sectors);
+		if (am != VLUN_NO_MEMBER)
+			vlun_alloc_free(p->alloc, am, aps, vd->chunk_sectors);
 		p->frees_pending = true;
 	}
 	piece_end(first, res);
 	redispatch_list(pr->waiters);
 	free(pr);
 	kick_parked(vd);
+}
+
+static void redispatch_commit_done(void *arg, int res)
+{
+	struct piece *w = arg;
+	if (res < 0) {
+		vlun_err("vdisk '%s': a map change for the write at %llu could not be made durable: %s",
+			 w->r->vd->name, (unsigned long long)(w->r->req->offset + w->boff), strerror(-res));
+		piece_end_status(w, VLUN_E_WRITE);
+		return;
+	}
+	dispatch(w->r, w->boff, w->len);
+	piece_end(w, 0);
+}
+
+/* Runs [boff, boff+len) of r again once the pending map changes are
+ * durable (the next group commit). */
+static void redispatch_after_commit(struct vlun_pool *p, struct vreq *r, uint64_t boff, uint64_t len)
+{
+	struct piece *w = piece_new(r, boff, len, false);
+	if (!w) {
+		vreq_fail(r, VLUN_E_NOMEM, boff);
+		return;
+	}
+	w->w.kind = CTL_COMMIT;
+	w->w.fn = redispatch_commit_done;
+	w->w.arg = w;
+	pool_ctl_queue(p, &w->w);
 }
 
 /* A write piece that needs the controller (ctl_lock held). */
@@ -563,25 +731,42 @@ static void fault_run(struct vlun_pool *p, struct piece *pc)
 		for (int i = 0; i < n; i++) {
 			const struct vlun_extent *e = &ext[i];
 			bool unbacked = e->member == VLUN_NO_MEMBER;
-			if (!(e->flags & (VLUN_EXT_INVALID | VLUN_EXT_NO_WRITE | VLUN_EXT_ZERO | VLUN_EXT_ERROR))) {
+			uint64_t eoff = pc->boff + (e->vsector - vs) * VLUN_SECTOR_SIZE;
+			bool clean = !unbacked && !(e->flags & (VLUN_EXT_INVALID | VLUN_EXT_ALT_DIRTY)) &&
+				     (e->flags & VLUN_EXT_ALT_EXISTS) && e->alt_member != VLUN_NO_MEMBER;
+			uint32_t failed = VLUN_NO_MEMBER;
+			if (clean && atomic_load(&p->members[e->member].failed))
+				failed = e->member;
+			else if (clean && atomic_load(&p->members[e->alt_member].failed))
+				failed = e->alt_member;
+			if (!(e->flags & (VLUN_EXT_INVALID | VLUN_EXT_NO_WRITE | VLUN_EXT_ZERO | VLUN_EXT_ERROR)) &&
+			    failed == VLUN_NO_MEMBER) {
 				/* Changed meanwhile: a normal write now. */
-				dispatch(r, (e->vsector - vs) * VLUN_SECTOR_SIZE + pc->boff,
-					 e->nsectors * VLUN_SECTOR_SIZE);
-				continue;
-			}
-			if (e->flags & VLUN_EXT_ERROR) {
-				vreq_fail(r, VLUN_E_WRITE, pc->boff + (e->vsector - vs) * VLUN_SECTOR_SIZE);
+				dispatch(r, eoff, e->nsectors * VLUN_SECTOR_SIZE);
 				continue;
 			}
 			if ((e->flags & VLUN_EXT_NO_WRITE) && !unbacked) {
-				struct piece *w = piece_new(r, pc->boff + (e->vsector - vs) * VLUN_SECTOR_SIZE,
-							    e->nsectors * VLUN_SECTOR_SIZE, true);
+				/* copied right now (resync, migration): wait */
+				struct piece *w = piece_new(r, eoff, e->nsectors * VLUN_SECTOR_SIZE, true);
 				if (!w) {
 					vreq_fail(r, VLUN_E_NOMEM, pc->boff);
 					continue;
 				}
 				w->next = vd->parked;
 				vd->parked = w;
+				continue;
+			}
+			if ((e->flags & VLUN_EXT_ERROR) || failed != VLUN_NO_MEMBER) {
+				/* Change the persistent map, then write again once
+				 * that change is durable. */
+				int rr = failed != VLUN_NO_MEMBER
+						 ? mirror_mark_behind_locked(p, vd->id, e->vsector, e->nsectors, failed)
+						 : mirror_repair_error_locked(p, vd->id, e->vsector, e->nsectors);
+				if (rr < 0) {
+					vreq_fail(r, VLUN_E_WRITE, eoff);
+					continue;
+				}
+				redispatch_after_commit(p, r, eoff, e->nsectors * VLUN_SECTOR_SIZE);
 				continue;
 			}
 			if (!unbacked || vd->chunk_sectors == 0 || vd->layout != VLUN_LAYOUT_THIN) {
@@ -667,8 +852,25 @@ static void unmap_run(struct vlun_pool *p, struct piece *pc)
 				z->side = side;
 				z->counted = true;
 				pool_io_enter_side(p, side);
-				piece_submit(z, &p->members[e->member], VLUN_PIO_ZERO,
-					     e->psector << VLUN_SECTOR_SHIFT);
+				bool both = (e->flags & VLUN_EXT_ALT_EXISTS) && e->alt_member != VLUN_NO_MEMBER &&
+					    !(e->flags & VLUN_EXT_ALT_DIRTY);
+				struct piece *za = NULL;
+				if (both) {
+					/* made before z is sent: z may be freed on completion */
+					za = piece_new(r, z->boff, z->len, false);
+					if (za) {
+						za->side = side;
+						za->counted = true;
+						za->kind = PK_MWRITE;
+						pool_io_enter_side(p, side);
+					} else {
+						vreq_fail(r, VLUN_E_NOMEM, pc->boff);
+					}
+				}
+				z->kind = both ? PK_MWRITE : PK_PLAIN;
+				piece_submit(z, e->member, VLUN_PIO_ZERO, e->psector << VLUN_SECTOR_SHIFT);
+				if (za)
+					piece_submit(za, e->alt_member, VLUN_PIO_ZERO, e->alt_psector << VLUN_SECTOR_SHIFT);
 			}
 			s = ext[n - 1].vsector + ext[n - 1].nsectors;
 		}
@@ -719,6 +921,33 @@ static void unmap_run(struct vlun_pool *p, struct piece *pc)
 	piece_end(pc, 0);
 }
 
+static void wfail_commit_done(void *arg, int res)
+{
+	struct piece *pc = arg;
+	piece_end(pc, res < 0 ? res : 0);
+}
+
+/* One side of a mirrored write failed (ctl_lock held): the member is
+ * failed, the range is behind on it; the write succeeds if the other side
+ * does — after the change is durable. */
+static void wfail_run(struct vlun_pool *p, struct piece *pc)
+{
+	struct vreq *r = pc->r;
+	uint64_t vs = r->req->offset / VLUN_SECTOR_SIZE + pc->boff / VLUN_SECTOR_SIZE;
+	char why[96];
+	snprintf(why, sizeof(why), "a write failed: %s", strerror(-pc->err));
+	mirror_member_fail_locked(p, pc->member, why);
+	int rr = mirror_mark_behind_locked(p, r->vd->id, vs, pc->len / VLUN_SECTOR_SIZE, pc->member);
+	if (rr < 0) {
+		piece_end(pc, pc->err);
+		return;
+	}
+	pc->w.kind = CTL_COMMIT;
+	pc->w.fn = wfail_commit_done;
+	pc->w.arg = pc;
+	pool_ctl_queue(p, &pc->w);
+}
+
 void vdisk_ctl_run_locked(struct vlun_pool *p, struct ctl_work *w)
 {
 	switch (w->kind) {
@@ -731,6 +960,15 @@ void vdisk_ctl_run_locked(struct vlun_pool *p, struct ctl_work *w)
 	case CTL_INSTALL:
 		prep_install(p, w->arg);
 		break;
+	case CTL_WFAIL:
+		wfail_run(p, w->arg);
+		break;
+	case CTL_MERR: {
+		struct merr_work *mw = w->arg;
+		mirror_member_error_locked(p, mw->member, mw->res);
+		free(mw);
+		break;
+	}
 	default:
 		break;
 	}
@@ -746,13 +984,54 @@ static void to_ctl(struct vreq *r, uint64_t boff, uint64_t len, enum ctl_work_ki
 		return;
 	}
 	atomic_store(&r->via_ctl, true);
+	if (kind == CTL_FAULT)
+		vlun_iostat_fault(&r->vd->stats);
 	pc->w.kind = kind;
 	pc->w.arg = pc;
 	pool_ctl_queue(r->vd->pool, &pc->w);
 }
 
+/* Which copy of a clean mirrored extent serves a read: the member with
+ * fewer commands outstanding, then the lower recent latency. */
+static bool read_alt(struct vlun_pool *p, uint32_t pm, uint32_t am)
+{
+	uint64_t po = vlun_iostat_outstanding(&p->members[pm].stats);
+	uint64_t ao = vlun_iostat_outstanding(&p->members[am].stats);
+	if (po != ao)
+		return ao < po;
+	uint64_t pl = vlun_iostat_recent_ns(&p->members[pm].stats);
+	uint64_t al = vlun_iostat_recent_ns(&p->members[am].stats);
+	return al < pl;
+}
+
+/* A physical piece of extent e to member at poff (counted in side). */
+static void submit_piece(struct vreq *r, unsigned side, uint64_t eoff, uint64_t elen, uint32_t member,
+			 uint64_t poff, uint32_t op, uint8_t kind)
+{
+	struct vlun_pool *p = r->vd->pool;
+	struct piece *pc = piece_new(r, eoff, elen, op == VLUN_PIO_READ || op == VLUN_PIO_WRITE);
+	if (!pc) {
+		vreq_fail(r, VLUN_E_NOMEM, eoff);
+		return;
+	}
+	pc->side = side;
+	pc->counted = true;
+	pc->kind = kind;
+	pool_io_enter_side(p, side);
+	piece_submit(pc, member, op, poff);
+}
+
 /* Splits [boff, boff+len) of a READ / WRITE / WRITE_ZEROES (non-thin)
- * request along the map and submits the pieces. */
+ * request along the map and submits the pieces.
+ *
+ * Mirrored extents (ALT_EXISTS): a clean one is read from either copy
+ * (read_alt) and retried on the other on error; written to both copies
+ * (PK_MWRITE pieces). A dirty one (ALT_DIRTY: the alternate is behind) is
+ * read from and written to the primary only. A clean extent with a copy
+ * on a FAILED member is a fault: the controller first marks the range
+ * behind on that member (durably), then the write runs again and goes to
+ * the healthy copy only. ERROR extents fault too (a clean alternate is
+ * promoted) — reads of one use the clean alternate directly. */
 static void dispatch(struct vreq *r, uint64_t boff, uint64_t len)
 {
 	struct vlun_vdisk *vd = r->vd;
@@ -777,12 +1056,18 @@ static void dispatch(struct vreq *r, uint64_t boff, uint64_t len)
 			uint64_t eoff = boff + (e->vsector - vs) * VLUN_SECTOR_SIZE;
 			uint64_t elen = e->nsectors * VLUN_SECTOR_SIZE;
 			bool unbacked = e->member == VLUN_NO_MEMBER || (e->flags & VLUN_EXT_INVALID);
+			bool mirrored = !unbacked && (e->flags & VLUN_EXT_ALT_EXISTS) &&
+					e->alt_member != VLUN_NO_MEMBER;
+			bool clean = mirrored && !(e->flags & VLUN_EXT_ALT_DIRTY);
+			bool pfail = !unbacked && atomic_load(&p->members[e->member].failed);
+			bool afail = mirrored && atomic_load(&p->members[e->alt_member].failed);
+			uint64_t ppos = e->psector << VLUN_SECTOR_SHIFT, apos = e->alt_psector << VLUN_SECTOR_SHIFT;
 
-			if (e->flags & VLUN_EXT_ERROR) {
-				vreq_fail(r, q->op == VLUN_OP_READ ? VLUN_E_READ : VLUN_E_WRITE, eoff);
-				continue;
-			}
 			if (q->op == VLUN_OP_READ) {
+				if ((e->flags & VLUN_EXT_ERROR) && !(clean && !afail)) {
+					vreq_fail(r, VLUN_E_READ, eoff);
+					continue;
+				}
 				if (unbacked || (e->flags & VLUN_EXT_ZERO)) {
 					/* zeros without I/O */
 					struct piece *pc = piece_new(r, eoff, elen, true);
@@ -794,30 +1079,44 @@ static void dispatch(struct vreq *r, uint64_t boff, uint64_t len)
 					piece_end(pc, 0);
 					continue;
 				}
-			} else if (q->op == VLUN_OP_WRITE) {
-				if (unbacked || (e->flags & (VLUN_EXT_NO_WRITE | VLUN_EXT_ZERO))) {
-					to_ctl(r, eoff, elen, CTL_FAULT, true);
+				if (!clean || afail) {
+					submit_piece(r, side, eoff, elen, e->member, ppos, VLUN_PIO_READ, PK_PLAIN);
 					continue;
 				}
-			} else { /* WRITE_ZEROES, not thin */
-				if (unbacked || (e->flags & VLUN_EXT_ZERO))
-					continue;
-				if (e->flags & VLUN_EXT_NO_WRITE) {
-					vreq_fail(r, VLUN_E_HW, eoff);
+				bool alt = pfail || (e->flags & VLUN_EXT_ERROR) || read_alt(p, e->member, e->alt_member);
+				struct piece *pc = piece_new(r, eoff, elen, true);
+				if (!pc) {
+					vreq_fail(r, VLUN_E_NOMEM, eoff);
 					continue;
 				}
-			}
-			struct piece *pc = piece_new(r, eoff, elen, q->op != VLUN_OP_WRITE_ZEROES);
-			if (!pc) {
-				vreq_fail(r, VLUN_E_NOMEM, eoff);
+				pc->side = side;
+				pc->counted = true;
+				pool_io_enter_side(p, side);
+				if (!(e->flags & VLUN_EXT_ERROR)) {
+					pc->kind = PK_MREAD;
+					pc->other = alt ? e->member : e->alt_member;
+					pc->other_poff = alt ? ppos : apos;
+				}
+				piece_submit(pc, alt ? e->alt_member : e->member, VLUN_PIO_READ, alt ? apos : ppos);
 				continue;
 			}
-			pc->side = side;
-			pc->counted = true;
-			pool_io_enter_side(p, side);
-			uint32_t op = q->op == VLUN_OP_READ ? VLUN_PIO_READ
-				      : q->op == VLUN_OP_WRITE ? VLUN_PIO_WRITE : VLUN_PIO_ZERO;
-			piece_submit(pc, &p->members[e->member], op, e->psector << VLUN_SECTOR_SHIFT);
+
+			/* WRITE / WRITE_ZEROES */
+			bool zeroes = q->op == VLUN_OP_WRITE_ZEROES;
+			if (zeroes && (unbacked || (e->flags & VLUN_EXT_ZERO)))
+				continue;
+			if (unbacked || (e->flags & (VLUN_EXT_NO_WRITE | VLUN_EXT_ZERO | VLUN_EXT_ERROR)) ||
+			    (clean && (pfail || afail))) {
+				to_ctl(r, eoff, elen, CTL_FAULT, !zeroes);
+				continue;
+			}
+			uint32_t op = zeroes ? VLUN_PIO_ZERO : VLUN_PIO_WRITE;
+			if (!clean) {
+				submit_piece(r, side, eoff, elen, e->member, ppos, op, PK_PLAIN);
+				continue;
+			}
+			submit_piece(r, side, eoff, elen, e->member, ppos, op, PK_MWRITE);
+			submit_piece(r, side, eoff, elen, e->alt_member, apos, op, PK_MWRITE);
 		}
 		done = ext[n - 1].vsector + ext[n - 1].nsectors - vs;
 	}
@@ -851,14 +1150,15 @@ static void flush_start(struct vreq *r)
 		return;
 	}
 	for (uint32_t m = 0; m < p->nmembers; m++) {
-		if (!p->members[m].dev)
+		/* A failed member holds no copy anyone relies on. */
+		if (!p->members[m].dev || atomic_load(&p->members[m].failed))
 			continue;
 		struct piece *pc = piece_new(r, 0, 0, false);
 		if (!pc) {
 			vreq_fail(r, VLUN_E_NOMEM, 0);
 			continue;
 		}
-		piece_submit(pc, &p->members[m], VLUN_PIO_FSYNC, 0);
+		piece_submit(pc, m, VLUN_PIO_FSYNC, 0);
 	}
 }
 
@@ -880,6 +1180,7 @@ VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)
 		return -ENOMEM;
 	r->req = req;
 	r->vd = vd;
+	r->t0 = vlun_iostat_begin(&vd->stats);
 	atomic_init(&r->refs, 1);
 	req->err_offset = 0;
 	pthread_mutex_lock(&vd->lock);
@@ -912,7 +1213,7 @@ VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)
 		return 0;
 	atomic_store(&r->refs, 1);
 	if (r->status == VLUN_OK && req->op == VLUN_OP_WRITE && (req->flags & VLUN_REQ_FUA) &&
-	    atomic_load(&r->via_ctl)) {
+	    atomic_load(&vd->pool->meta_dirty) > 0) {
 		vreq_put(r); /* queues the commit */
 		return 0;
 	}
@@ -943,6 +1244,16 @@ struct vlun_map *vdisk_map_of(const struct vlun_vdisk *vd)
 bool vdisk_busy(const struct vlun_vdisk *vd)
 {
 	return vd->inflight > 0;
+}
+
+const struct vlun_iostat *vdisk_stats_of(const struct vlun_vdisk *vd)
+{
+	return &vd->stats;
+}
+
+void vdisk_kick_parked_locked(struct vlun_vdisk *vd)
+{
+	kick_parked(vd);
 }
 
 VLUN_EXPORT int vlun_vdisk_open(struct vlun_pool *p, const char *name, unsigned flags,
@@ -981,6 +1292,7 @@ VLUN_EXPORT int vlun_vdisk_open(struct vlun_pool *p, const char *name, unsigned 
 	vd->readonly = (flags & VLUN_OPEN_RDONLY) || (p->flags & VLUN_OPEN_RDONLY);
 	pthread_mutex_init(&vd->lock, NULL);
 	pthread_cond_init(&vd->idle, NULL);
+	vlun_iostat_init(&vd->stats);
 	r = vlun_map_new(d->extents, d->nextents, d->size_sectors, &vd->map);
 	if (r < 0) {
 		vlun_set_reason(ret_reason, "cannot build the map of '%s': %s", name, strerror(-r));

@@ -34,6 +34,7 @@ extern "C" {
 #define VLUN_MAX_VDISKS 1024
 #define VLUN_MAX_EXTENTS (1u << 24) /* per virtual disk */
 #define VLUN_NO_MEMBER UINT32_MAX
+#define VLUN_MAX_JOBS 64            /* persistent jobs per pool */
 
 /* ---------------------------------------------------------------- logging */
 
@@ -91,6 +92,11 @@ struct vlun_member_desc {
 	char path_hint[VLUN_PATH_MAX + 1]; /* where it was last seen (informative) */
 };
 
+enum vlun_vdisk_flags {
+	VLUN_VDISK_MIRRORED = 1u << 0, /* thin: chunks allocated later get a second copy */
+};
+#define VLUN_VDISK_KNOWN_FLAGS 0x1u
+
 struct vlun_vdisk_desc {
 	uint32_t id;          /* unique in the pool, never reused */
 	uint8_t uuid[VLUN_UUID_LEN];
@@ -99,7 +105,7 @@ struct vlun_vdisk_desc {
 	uint64_t size_sectors;
 	uint64_t chunk_sectors;  /* thin: allocation unit; striped: stripe size */
 	uint32_t stripe_width;   /* striped: number of members */
-	uint32_t flags;          /* reserved, 0 */
+	uint32_t flags;          /* enum vlun_vdisk_flags */
 	uint64_t generation;     /* bumped by every change of this disk's map */
 	uint32_t nextents;
 	struct vlun_extent *extents; /* sorted by vsector, covering [0, size_sectors) */
@@ -107,6 +113,18 @@ struct vlun_vdisk_desc {
 	 * code grows the array geometrically); 0 = exactly nextents. Code that
 	 * puts another array in extents must set this too (0 when unsure). */
 	uint32_t extents_cap;
+};
+
+/* A persistent job (a migration) as the metadata records it. */
+struct vlun_job_desc {
+	uint32_t id;
+	uint32_t kind;            /* enum vlun_job_kind (VLUN_JOB_MIGRATE) */
+	uint32_t vdisk_id;        /* UINT32_MAX: all */
+	uint32_t from_member;     /* VLUN_NO_MEMBER: none */
+	uint64_t vsector, nsectors; /* nsectors 0: to the end */
+	uint64_t rate;            /* bytes/s, 0 unlimited */
+	uint64_t created;         /* unix time */
+	uint64_t to_mask[VLUN_MAX_MEMBERS / 64]; /* allowed targets; all zero: any */
 };
 
 struct vlun_pool_desc {
@@ -121,6 +139,9 @@ struct vlun_pool_desc {
 	struct vlun_member_desc *members; /* indexed by position; member->index == position */
 	uint32_t nvdisks;
 	struct vlun_vdisk_desc *vdisks;
+	uint32_t next_job_id;
+	uint32_t njobs;
+	struct vlun_job_desc *jobs; /* persistent jobs (migrations) */
 };
 
 /* Deep copy / free of a description. */
@@ -252,6 +273,86 @@ int vlun_pool_space(struct vlun_pool *p, uint64_t *ret_total, uint64_t *ret_free
  * itself (vdisk create/resize/delete, member add; see ctl.h and
  * vlun_ctl_request()). */
 int vlun_pool_paths_in_use(char *const *paths, size_t n, int *ret_pid);
+
+/* ------------------------------------------------- mirrors and migration
+ *
+ * All of these run in the process that holds the pool (the handler inside
+ * tcmu-runner, or vlunctl when nothing holds it); vlunctl reaches the
+ * holder through the control channel (ctl.h). Copies run on the pool's job
+ * thread while hosts do I/O: the region being copied (at most 1 MiB) gets
+ * NO_WRITE, writes to it wait in the controller, the copy lands, the map
+ * entry flips in one metadata change, writes resume. Ranges are in bytes;
+ * length 0 = to the end of the disk.
+ */
+
+/* Adds a second copy of [offset, offset+length) of a virtual disk on
+ * other members (members/nmembers restricts where; NULL = any member other
+ * than the one holding the primary). The new copies are marked behind and
+ * the resync fills them. A thin disk mirrored as a whole also mirrors the
+ * chunks it allocates later. -ENOSPC when the members lack room (nothing
+ * changes then). */
+int vlun_mirror_add(struct vlun_pool *p, const char *vdisk, uint64_t offset, uint64_t length,
+		    const uint32_t *members, size_t nmembers, char **ret_reason);
+/* Drops one copy of a mirrored range: the copy on member (VLUN_NO_MEMBER:
+ * the alternates). Dropping the only good copy is refused (-EBUSY). */
+int vlun_mirror_remove(struct vlun_pool *p, const char *vdisk, uint64_t offset, uint64_t length,
+		       uint32_t member, char **ret_reason);
+/* Splits a fully mirrored, fully in-sync virtual disk: its alternates
+ * become a new virtual disk new_name (a point-in-time copy), the source
+ * keeps its primaries. Writes are held for the moment of the split. */
+int vlun_mirror_split(struct vlun_pool *p, const char *vdisk, const char *new_name, char **ret_reason);
+
+enum vlun_job_kind {
+	VLUN_JOB_RESYNC = 1,  /* copies dirty mirror regions (automatic) */
+	VLUN_JOB_MIGRATE = 2, /* moves extents to other members (persistent) */
+};
+enum vlun_job_state {
+	VLUN_JOB_QUEUED = 0, VLUN_JOB_RUNNING = 1, VLUN_JOB_DONE = 2, VLUN_JOB_FAILED = 3,
+	VLUN_JOB_CANCELLED = 4, VLUN_JOB_WAITING = 5, /* blocked: e.g. a member is failed */
+};
+
+struct vlun_migrate_opts {
+	const char *vdisk;        /* NULL: every virtual disk */
+	uint64_t offset, length;  /* bytes; length 0 = to the end (only with vdisk) */
+	uint32_t from_member;     /* move what lies on this member (VLUN_NO_MEMBER: the range) */
+	const uint32_t *to;       /* target members (NULL: any other healthy member) */
+	size_t nto;
+	uint64_t rate;            /* bytes per second, 0 = unlimited */
+};
+/* Starts a migration; it is recorded in the metadata and resumes after a
+ * restart of the holder until done or cancelled. */
+int vlun_migrate_start(struct vlun_pool *p, const struct vlun_migrate_opts *o, uint32_t *ret_job_id,
+		       char **ret_reason);
+/* Resync rate limit (bytes/s, 0 unlimited) and an immediate probe of
+ * failed members followed by a resync pass. */
+int vlun_resync_start(struct vlun_pool *p, uint64_t rate, char **ret_reason);
+
+struct vlun_job_info {
+	uint32_t id;              /* 0 for the resync */
+	uint32_t kind;            /* enum vlun_job_kind */
+	uint32_t state;           /* enum vlun_job_state */
+	uint32_t vdisk_id;        /* UINT32_MAX: all */
+	uint64_t total_bytes;     /* to copy (estimate, grows if writes dirty more) */
+	uint64_t done_bytes;
+	uint64_t rate;            /* limit, bytes/s (0 none) */
+	uint64_t bytes_per_sec;   /* measured over the last seconds */
+	uint64_t started;         /* unix time */
+	char what[128];           /* "migrate vdisk 'a' off member 1", ... */
+	char error[160];          /* last error, "" none */
+};
+/* Jobs of a held pool with their progress (caller frees *ret). */
+int vlun_jobs_list(struct vlun_pool *p, struct vlun_job_info **ret, size_t *ret_n);
+int vlun_job_cancel(struct vlun_pool *p, uint32_t id, char **ret_reason);
+/* Runs the pool's jobs in the calling thread until none has work left
+ * (vlunctl, when no handler holds the pool); progress(info, arg) is called
+ * about once a second. 0, or the first job error. */
+int vlun_jobs_run(struct vlun_pool *p, void (*progress)(const struct vlun_job_info *info, void *arg),
+		  void *arg);
+
+/* Fault injection for tests and drills: while fail is true, every I/O
+ * the engine sends to the member fails with EIO without reaching it (as
+ * a dead path would). */
+int vlun_pool_inject_member_fault(struct vlun_pool *p, uint32_t member, bool fail);
 
 /* ------------------------------------------------------ virtual disk I/O
  *
