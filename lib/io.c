@@ -2,15 +2,28 @@
 /*
  * io.c — the asynchronous I/O engine (see io.h).
  *
- * One io_uring per engine. Threads and locks:
+ * Two backends behind one API; everything above "issue one request for the
+ * not yet done part of a pio" and "a result for that request arrived" is
+ * shared: back-pressure, bounce buffers, slicing, retries, the short-I/O
+ * loop, the ZERO fallbacks, deferred work and the completion thread.
  *
- *   submitters (any thread)  take sq_lock only while getting and filling
- *                            SQEs and calling io_uring_submit(); the metadata
- *                            commit never holds it.
- *   completion thread        the only reader of the CQ ring. Reaps CQEs,
- *                            resubmits short / EAGAIN / EINTR I/O, copies
+ *   uring    one io_uring per engine. Submitters (any thread) take sq_lock
+ *            only while getting and filling SQEs and calling
+ *            io_uring_submit(); the metadata commit never holds it. The
+ *            completion thread is the only reader of the CQ ring. Wake-ups
+ *            of the completion thread (deferred work, stop) are NOP SQEs
+ *            with a tag in user_data.
+ *   threads  a small pool of worker threads takes requests from a queue
+ *            (wq_lock) and runs them as blocking syscalls: preadv, pwritev
+ *            (pwritev2 with RWF_DSYNC for FUA), fdatasync, fallocate. Each
+ *            result goes on a completion list under `lock`; the completion
+ *            thread waits on cq_cond for that list, deferred work or stop.
+ *
+ *   completion thread        resubmits short / EAGAIN / EINTR I/O, copies
  *                            bounce buffers back, runs pio->done() and the
- *                            functions queued with vlun_io_defer().
+ *                            functions queued with vlun_io_defer() — in
+ *                            both backends, so done() never runs inside
+ *                            vlun_io_submit() and always on one thread.
  *   zero worker              runs the blocking parts of VLUN_PIO_ZERO
  *                            (BLKZEROOUT on block devices, writing zeros as
  *                            the last fallback) and hands the result to the
@@ -20,10 +33,13 @@
  * the engine full waits for a completion instead of failing. The
  * completion thread itself (done callbacks, deferred functions) never
  * waits: it may go beyond depth, the ring has room for that (SQ entries =
- * depth + reserve, a CQ four times as large, and the kernel's NODROP CQ).
+ * depth + reserve, a CQ four times as large, and the kernel's NODROP CQ);
+ * the worker queue is a list and has no limit.
  *
- * Wake-ups of the completion thread (deferred work, stop) are NOP SQEs with
- * a tag in user_data.
+ * Backend choice (vlun_io_engine_new): VLUN_IO_BACKEND=uring|threads forces
+ * one; unset (or "auto") means io_uring, falling back to threads — with one
+ * warning per process saying why — when the ring cannot be set up, and
+ * threads straight away under valgrind (3.19 cannot follow io_uring).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,10 +47,22 @@
 #include <linux/fs.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define IO_ON_VALGRIND() (RUNNING_ON_VALGRIND != 0)
+#endif
+#endif
+#ifndef IO_ON_VALGRIND
+#define IO_ON_VALGRIND() false
+#endif
 
 #include "internal.h"
 #include "io.h"
@@ -46,9 +74,12 @@
 #define IO_ZERO_BUF (1u << 20)
 #define IO_MAX_RETRIES 1000u
 #define IO_IOV_MAX 1024
+#define IO_WORKERS 8u
 
 #define TAG_WAKE ((uint64_t)1)
 #define TAG_STOP ((uint64_t)2)
+
+enum io_backend { IO_BACKEND_URING, IO_BACKEND_THREADS };
 
 struct defer_item {
 	struct defer_item *next;
@@ -57,13 +88,35 @@ struct defer_item {
 	void (*release)(struct defer_item *); /* NULL: embedded in its owner */
 };
 
-/* Engine-private state of a pio that needs more than one SQE or a bounce
- * buffer; hangs off pio->bounce. Plain pios (the common case) have none. */
+/* Engine-private state of a pio that needs more than one request, a
+ * bounce buffer or a flush after ZERO; hangs off pio->bounce. Plain pios
+ * (the common case) have none. */
 struct pio_ext {
 	void *buf;        /* aligned copy of the whole data, or NULL */
 	unsigned retries;
+	bool zero_flush;  /* ZERO+FUA: the range is zeroed, the fdatasync is next */
 	int niov;
-	struct iovec iov[]; /* the iovec of the SQE in flight (slice) */
+	struct iovec iov[]; /* the iovec of the request in flight (slice) */
+};
+
+/* One request: the not yet done part of a pio, as one syscall / SQE. */
+struct io_req {
+	uint32_t op;      /* enum vlun_pio_op */
+	int fd;
+	bool fua;
+	const struct iovec *iov;
+	int niov;
+	uint64_t off;
+	uint64_t len;     /* ZERO only */
+};
+
+/* threads backend: a request queued for a worker, then its result queued
+ * for the completion thread. */
+struct tjob {
+	struct tjob *next;
+	struct vlun_pio *pio;
+	struct io_req req;
+	int res;
 };
 
 struct zero_job {
@@ -76,13 +129,27 @@ struct zero_job {
 };
 
 struct vlun_io_engine {
-	struct io_uring ring;
+	enum io_backend backend;
 	unsigned depth;
-	uint64_t max_sqe_bytes;    /* test hook: split every SQE (simulated short I/O) */
+	uint64_t max_sqe_bytes;    /* test hook: split every request (simulated short I/O) */
 
+	/* uring */
+	struct io_uring ring;
+	bool ring_ready;
 	pthread_mutex_t sq_lock;   /* SQ ring + io_uring_submit */
 
-	pthread_mutex_t lock;      /* inflight, defer list, zero list */
+	/* threads */
+	pthread_mutex_t wq_lock;   /* worker queue */
+	pthread_cond_t wq_cond;    /* worker queue has work or wq_stop */
+	struct tjob *wq_head, **wq_tail;
+	bool wq_stop;
+	pthread_t *workers;
+	unsigned nworkers;         /* started */
+	pthread_cond_t cq_cond;    /* (lock) completions, deferred work or cq_stop */
+	struct tjob *cq_head, **cq_tail;
+	bool cq_stop;
+
+	pthread_mutex_t lock;      /* inflight, defer list, zero list, completion list */
 	pthread_cond_t space;      /* inflight < depth */
 	pthread_cond_t idle;       /* inflight == 0 && no deferred work */
 	pthread_cond_t zero_cond;  /* zero worker has work */
@@ -96,6 +163,10 @@ struct vlun_io_engine {
 	pthread_t zero_thread;
 	bool cq_started, zero_started;
 };
+
+/* Test hook (io.h): io_uring setup fails with this -errno when non-zero. */
+static atomic_int uring_fail_injected;
+static atomic_bool uring_fallback_warned, valgrind_noted;
 
 static bool on_cq_thread(struct vlun_io_engine *e)
 {
@@ -253,55 +324,91 @@ static void pio_slice(struct vlun_pio *pio, struct pio_ext *x, uint64_t from, ui
 	}
 }
 
-/* Queues the SQE for the not yet done part of pio (caller holds sq_lock). */
-static int prep_pio_locked(struct vlun_io_engine *e, struct vlun_pio *pio)
+/* Fills q with the request for the not yet done part of pio (slicing the
+ * iovec into pio's ext where needed). 0 or -ENOMEM. */
+static int pio_next_req(struct vlun_io_engine *e, struct vlun_pio *pio, struct io_req *q)
 {
 	struct pio_ext *x = pio->bounce;
-	const struct iovec *iov = pio->iov;
-	int niov = pio->iovcnt;
-	uint64_t off = pio->offset + pio->done_bytes;
 
+	*q = (struct io_req){
+		.op = pio->op, .fd = pio->fd, .fua = pio->fua,
+		.iov = pio->iov, .niov = pio->iovcnt,
+		.off = pio->offset + pio->done_bytes, .len = pio->length,
+	};
 	if ((pio->op == VLUN_PIO_READ || pio->op == VLUN_PIO_WRITE) &&
 	    (x || pio->done_bytes > 0 || e->max_sqe_bytes)) {
 		x = pio_ext_get(pio);
 		if (!x)
 			return -ENOMEM;
 		pio_slice(pio, x, pio->done_bytes, e->max_sqe_bytes ? e->max_sqe_bytes : UINT64_MAX);
-		iov = x->iov;
-		niov = x->niov;
+		q->iov = x->iov;
+		q->niov = x->niov;
 	}
+	if (pio->op == VLUN_PIO_ZERO && x && x->zero_flush)
+		q->op = VLUN_PIO_FSYNC;
+	return 0;
+}
 
+/* Queues the SQE for q (caller holds sq_lock). */
+static void prep_req_locked(struct vlun_io_engine *e, struct vlun_pio *pio, const struct io_req *q)
+{
 	struct io_uring_sqe *sqe = get_sqe(e);
-	switch (pio->op) {
+	switch (q->op) {
 	case VLUN_PIO_READ:
-		io_uring_prep_readv(sqe, pio->fd, iov, (unsigned)niov, off);
+		io_uring_prep_readv(sqe, q->fd, q->iov, (unsigned)q->niov, q->off);
 		break;
 	case VLUN_PIO_WRITE:
-		io_uring_prep_writev(sqe, pio->fd, iov, (unsigned)niov, off);
-		if (pio->fua)
+		io_uring_prep_writev(sqe, q->fd, q->iov, (unsigned)q->niov, q->off);
+		if (q->fua)
 			sqe->rw_flags = RWF_DSYNC;
 		break;
 	case VLUN_PIO_FSYNC:
-		io_uring_prep_fsync(sqe, pio->fd, IORING_FSYNC_DATASYNC);
+		io_uring_prep_fsync(sqe, q->fd, IORING_FSYNC_DATASYNC);
 		break;
 	case VLUN_PIO_ZERO:
-		io_uring_prep_fallocate(sqe, pio->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-					(off_t)pio->offset, (off_t)pio->length);
+		io_uring_prep_fallocate(sqe, q->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+					(off_t)q->off, (off_t)q->len);
 		break;
 	}
 	vlun_tsan_release(pio); /* the CQ thread takes pio from the kernel */
 	io_uring_sqe_set_data(sqe, pio);
+}
+
+/* Hands the not yet done part of pio to the backend. 0 or -errno; on
+ * failure nothing is in flight for pio. */
+static int issue(struct vlun_io_engine *e, struct vlun_pio *pio)
+{
+	struct io_req q;
+	int r = pio_next_req(e, pio, &q);
+	if (r < 0)
+		return r;
+
+	if (e->backend == IO_BACKEND_URING) {
+		pthread_mutex_lock(&e->sq_lock);
+		prep_req_locked(e, pio, &q);
+		submit_locked(e);
+		pthread_mutex_unlock(&e->sq_lock);
+		return 0;
+	}
+
+	struct tjob *j = malloc(sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->next = NULL;
+	j->pio = pio;
+	j->req = q;
+	j->res = 0;
+	pthread_mutex_lock(&e->wq_lock);
+	*e->wq_tail = j;
+	e->wq_tail = &j->next;
+	pthread_cond_signal(&e->wq_cond);
+	pthread_mutex_unlock(&e->wq_lock);
 	return 0;
 }
 
 static int resubmit(struct vlun_io_engine *e, struct vlun_pio *pio)
 {
-	pthread_mutex_lock(&e->sq_lock);
-	int r = prep_pio_locked(e, pio);
-	if (r == 0)
-		submit_locked(e);
-	pthread_mutex_unlock(&e->sq_lock);
-	return r;
+	return issue(e, pio);
 }
 
 static int zero_queue(struct vlun_io_engine *e, struct vlun_pio *pio, bool blockdev)
@@ -364,11 +471,7 @@ int vlun_io_submit(struct vlun_io_engine *e, struct vlun_pio *pio)
 	if (pio->op == VLUN_PIO_ZERO && fd_is_blockdev(pio->fd)) {
 		r = zero_queue(e, pio, true);
 	} else {
-		pthread_mutex_lock(&e->sq_lock);
-		r = prep_pio_locked(e, pio);
-		if (r == 0)
-			submit_locked(e);
-		pthread_mutex_unlock(&e->sq_lock);
+		r = issue(e, pio);
 	}
 	if (r < 0) {
 		pio_ext_release(pio);
@@ -389,10 +492,12 @@ static void defer_push(struct vlun_io_engine *e, struct defer_item *d)
 	bool was_empty = !e->defer_head;
 	*e->defer_tail = d;
 	e->defer_tail = &d->next;
+	if (e->backend == IO_BACKEND_THREADS)
+		pthread_cond_signal(&e->cq_cond);
 	pthread_mutex_unlock(&e->lock);
 	/* The completion thread runs its list before it waits again; others
 	 * wake it (one NOP per batch is enough). */
-	if (was_empty && !on_cq_thread(e))
+	if (e->backend == IO_BACKEND_URING && was_empty && !on_cq_thread(e))
 		queue_nop(e, TAG_WAKE);
 }
 
@@ -421,6 +526,18 @@ void vlun_io_engine_set_max_sqe_bytes(struct vlun_io_engine *e, uint64_t max)
 		e->max_sqe_bytes = max ? VLUN_ALIGN_UP(max, VLUN_SECTOR_SIZE) : 0;
 }
 
+const char *vlun_io_engine_backend(const struct vlun_io_engine *e)
+{
+	if (!e)
+		return NULL;
+	return e->backend == IO_BACKEND_URING ? "uring" : "threads";
+}
+
+void vlun_io_test_fail_uring_setup(int neg_errno)
+{
+	atomic_store(&uring_fail_injected, neg_errno < 0 ? neg_errno : 0);
+}
+
 /* ------------------------------------------------------------ CQ side */
 
 static void pio_complete(struct vlun_io_engine *e, struct vlun_pio *pio, int res)
@@ -442,6 +559,8 @@ static void pio_complete(struct vlun_io_engine *e, struct vlun_pio *pio, int res
 static void handle_cqe(struct vlun_io_engine *e, struct vlun_pio *pio, int res)
 {
 	bool rw = pio->op == VLUN_PIO_READ || pio->op == VLUN_PIO_WRITE;
+	bool zero_flush = pio->op == VLUN_PIO_ZERO && pio->bounce &&
+			  ((struct pio_ext *)pio->bounce)->zero_flush;
 
 	if (res == -EAGAIN || res == -EINTR) {
 		struct pio_ext *x = pio_ext_get(pio);
@@ -461,7 +580,8 @@ static void handle_cqe(struct vlun_io_engine *e, struct vlun_pio *pio, int res)
 			return;
 	}
 
-	if (pio->op == VLUN_PIO_ZERO && (res == -EOPNOTSUPP || res == -EINVAL || res == -ENODEV)) {
+	if (pio->op == VLUN_PIO_ZERO && !zero_flush &&
+	    (res == -EOPNOTSUPP || res == -EINVAL || res == -ENODEV)) {
 		/* The filesystem cannot zero a range: write zeros instead. */
 		int r = zero_queue(e, pio, false);
 		if (r < 0)
@@ -471,6 +591,20 @@ static void handle_cqe(struct vlun_io_engine *e, struct vlun_pio *pio, int res)
 
 	if (res < 0) {
 		pio_complete(e, pio, res);
+		return;
+	}
+
+	if (pio->op == VLUN_PIO_ZERO && pio->fua && !zero_flush) {
+		/* fallocate zeroed the range; FUA wants it durable before
+		 * done(): an fdatasync follows. */
+		struct pio_ext *x = pio_ext_get(pio);
+		int r = x ? 0 : -ENOMEM;
+		if (x) {
+			x->zero_flush = true;
+			r = resubmit(e, pio);
+		}
+		if (r < 0)
+			pio_complete(e, pio, r);
 		return;
 	}
 
@@ -555,6 +689,102 @@ static void *cq_main(void *arg)
 	return NULL;
 }
 
+/* threads backend: the completion thread. */
+static void *tcq_main(void *arg)
+{
+	struct vlun_io_engine *e = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&e->lock);
+		while (!e->cq_head && !e->defer_head && !e->cq_stop)
+			pthread_cond_wait(&e->cq_cond, &e->lock);
+		struct tjob *j = e->cq_head;
+		e->cq_head = NULL;
+		e->cq_tail = &e->cq_head;
+		bool stop = e->cq_stop && !j && !e->defer_head;
+		pthread_mutex_unlock(&e->lock);
+		if (stop)
+			break;
+		while (j) {
+			struct tjob *n = j->next;
+			struct vlun_pio *pio = j->pio;
+			int res = j->res;
+			free(j);
+			handle_cqe(e, pio, res);
+			j = n;
+		}
+		run_deferred(e);
+	}
+	return NULL;
+}
+
+/* threads backend: one request as a blocking syscall; bytes or -errno. */
+static int run_req(const struct io_req *q)
+{
+	ssize_t n = -1;
+
+	switch (q->op) {
+	case VLUN_PIO_READ:
+		n = preadv(q->fd, q->iov, q->niov, (off_t)q->off);
+		break;
+	case VLUN_PIO_WRITE:
+		if (!q->fua) {
+			n = pwritev(q->fd, q->iov, q->niov, (off_t)q->off);
+			break;
+		}
+		n = pwritev2(q->fd, q->iov, q->niov, (off_t)q->off, RWF_DSYNC);
+		if (n < 0 && (errno == EOPNOTSUPP || errno == ENOSYS)) {
+			/* No per-write DSYNC here: write, then flush. */
+			n = pwritev(q->fd, q->iov, q->niov, (off_t)q->off);
+			if (n > 0 && fdatasync(q->fd) < 0)
+				n = -1;
+		}
+		break;
+	case VLUN_PIO_FSYNC:
+		n = fdatasync(q->fd);
+		break;
+	case VLUN_PIO_ZERO:
+		n = fallocate(q->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)q->off, (off_t)q->len);
+		break;
+	}
+	if (n < 0)
+		return errno ? -errno : -EIO;
+	/* The kernel moves at most MAX_RW_COUNT (< INT_MAX) bytes per call. */
+	return (int)n;
+}
+
+/* threads backend: a worker. */
+static void *worker_main(void *arg)
+{
+	struct vlun_io_engine *e = arg;
+
+	pthread_mutex_lock(&e->wq_lock);
+	for (;;) {
+		while (!e->wq_head && !e->wq_stop)
+			pthread_cond_wait(&e->wq_cond, &e->wq_lock);
+		struct tjob *j = e->wq_head;
+		if (!j)
+			break;
+		e->wq_head = j->next;
+		if (!e->wq_head)
+			e->wq_tail = &e->wq_head;
+		pthread_mutex_unlock(&e->wq_lock);
+
+		j->res = run_req(&j->req);
+		j->next = NULL;
+
+		pthread_mutex_lock(&e->lock);
+		*e->cq_tail = j;
+		e->cq_tail = &j->next;
+		pthread_cond_signal(&e->cq_cond);
+		pthread_mutex_unlock(&e->lock);
+
+		pthread_mutex_lock(&e->wq_lock);
+	}
+	pthread_mutex_unlock(&e->wq_lock);
+	return NULL;
+}
+
 /* Writes zeros with plain pwrite (last resort). */
 static int write_zeros(int fd, uint64_t off, uint64_t len)
 {
@@ -631,6 +861,118 @@ static void *zero_main(void *arg)
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* Sets up the ring; -errno (nothing to undo) on failure. */
+static int uring_setup(struct vlun_io_engine *e)
+{
+	int r = atomic_load(&uring_fail_injected);
+	if (r < 0)
+		return r;
+
+	struct io_uring_params p = { 0 };
+	p.flags = IORING_SETUP_CQSIZE;
+	p.cq_entries = 4 * (e->depth + IO_RESERVE);
+	r = io_uring_queue_init_params(e->depth + IO_RESERVE, &e->ring, &p);
+	if (r < 0)
+		return r;
+	e->ring_ready = true;
+	if (!(p.features & IORING_FEAT_NODROP))
+		vlun_warn("io: kernel io_uring lacks NODROP; completions may be lost under overload");
+	return 0;
+}
+
+/* Picks the backend from VLUN_IO_BACKEND and what works; sets up the ring
+ * for uring. 0 or -errno. */
+static int choose_backend(struct vlun_io_engine *e)
+{
+	const char *v = getenv("VLUN_IO_BACKEND");
+	bool forced = v && *v && strcmp(v, "auto") != 0;
+
+	if (forced && strcmp(v, "threads") == 0) {
+		e->backend = IO_BACKEND_THREADS;
+		return 0;
+	}
+	if (forced && strcmp(v, "uring") != 0) {
+		vlun_err("io: VLUN_IO_BACKEND='%s' is not a known I/O backend; set it to 'uring' or "
+			 "'threads', or unset it (io_uring with automatic fallback to threads)", v);
+		return -EINVAL;
+	}
+	/* valgrind 3.19 does not know that io_uring_enter(GETEVENTS) blocks:
+	 * the completion thread waiting in it keeps valgrind's thread lock
+	 * and the process hangs. (The test hook still gets its failed ring,
+	 * so the fallback is testable under valgrind too.) */
+	if (!forced && IO_ON_VALGRIND() && atomic_load(&uring_fail_injected) == 0) {
+		if (!atomic_exchange(&valgrind_noted, true))
+			vlun_info("io: running under valgrind, which cannot follow io_uring: "
+				  "using the worker-thread backend");
+		e->backend = IO_BACKEND_THREADS;
+		return 0;
+	}
+
+	e->backend = IO_BACKEND_URING;
+	int r = uring_setup(e);
+	if (r == 0)
+		return 0;
+	if (forced) {
+		vlun_err("io: cannot set up an io_uring of depth %u: %s, and VLUN_IO_BACKEND=uring "
+			 "forbids the fallback (is io_uring disabled by kernel.io_uring_disabled or a "
+			 "seccomp filter? unset VLUN_IO_BACKEND or set it to 'threads')",
+			 e->depth, strerror(-r));
+		return r;
+	}
+	if (!atomic_exchange(&uring_fallback_warned, true))
+		vlun_warn("io: io_uring is not available (setting up a ring failed: %s; disabled by "
+			  "kernel.io_uring_disabled, blocked by a seccomp profile, or RLIMIT_MEMLOCK too "
+			  "low?); falling back to %u worker threads doing blocking preadv/pwritev: at "
+			  "most %u I/Os in flight per pool and a thread hand-off per I/O, so lower IOPS "
+			  "at high queue depth. Set VLUN_IO_BACKEND=threads to choose this without the "
+			  "warning", strerror(-r), IO_WORKERS, IO_WORKERS);
+	e->backend = IO_BACKEND_THREADS;
+	return 0;
+}
+
+/* Stops every thread that was started and frees e (nothing in flight). */
+static void engine_destroy(struct vlun_io_engine *e)
+{
+	if (e->zero_started) {
+		pthread_mutex_lock(&e->lock);
+		e->zero_stop = true;
+		pthread_cond_signal(&e->zero_cond);
+		pthread_mutex_unlock(&e->lock);
+		pthread_join(e->zero_thread, NULL);
+	}
+	if (e->nworkers > 0) {
+		pthread_mutex_lock(&e->wq_lock);
+		e->wq_stop = true;
+		pthread_cond_broadcast(&e->wq_cond);
+		pthread_mutex_unlock(&e->wq_lock);
+		for (unsigned i = 0; i < e->nworkers; i++)
+			pthread_join(e->workers[i], NULL);
+	}
+	if (e->cq_started) {
+		if (e->backend == IO_BACKEND_URING) {
+			queue_nop(e, TAG_STOP);
+		} else {
+			pthread_mutex_lock(&e->lock);
+			e->cq_stop = true;
+			pthread_cond_signal(&e->cq_cond);
+			pthread_mutex_unlock(&e->lock);
+		}
+		pthread_join(e->cq_thread, NULL);
+	}
+	if (e->ring_ready)
+		io_uring_queue_exit(&e->ring);
+	pthread_cond_destroy(&e->cq_cond);
+	pthread_cond_destroy(&e->wq_cond);
+	pthread_cond_destroy(&e->zero_cond);
+	pthread_cond_destroy(&e->idle);
+	pthread_cond_destroy(&e->space);
+	pthread_mutex_destroy(&e->wq_lock);
+	pthread_mutex_destroy(&e->lock);
+	pthread_mutex_destroy(&e->sq_lock);
+	free(e->workers);
+	free(e);
+}
+
 int vlun_io_engine_new(unsigned queue_depth, struct vlun_io_engine **ret)
 {
 	if (!ret)
@@ -646,50 +988,55 @@ int vlun_io_engine_new(unsigned queue_depth, struct vlun_io_engine **ret)
 	e->depth = queue_depth;
 	e->defer_tail = &e->defer_head;
 	e->zero_tail = &e->zero_head;
+	e->wq_tail = &e->wq_head;
+	e->cq_tail = &e->cq_head;
 	pthread_mutex_init(&e->sq_lock, NULL);
 	pthread_mutex_init(&e->lock, NULL);
+	pthread_mutex_init(&e->wq_lock, NULL);
 	pthread_cond_init(&e->space, NULL);
 	pthread_cond_init(&e->idle, NULL);
 	pthread_cond_init(&e->zero_cond, NULL);
+	pthread_cond_init(&e->wq_cond, NULL);
+	pthread_cond_init(&e->cq_cond, NULL);
 
-	struct io_uring_params p = { 0 };
-	p.flags = IORING_SETUP_CQSIZE;
-	p.cq_entries = 4 * (queue_depth + IO_RESERVE);
-	int r = io_uring_queue_init_params(queue_depth + IO_RESERVE, &e->ring, &p);
-	if (r < 0) {
-		vlun_err("io: cannot set up an io_uring of depth %u: %s (is io_uring disabled by "
-			 "kernel.io_uring_disabled or a seccomp filter?)", queue_depth, strerror(-r));
-		goto fail_sync;
+	int r = choose_backend(e);
+	if (r < 0)
+		goto fail;
+
+	if (e->backend == IO_BACKEND_THREADS) {
+		unsigned n = VLUN_MIN(IO_WORKERS, queue_depth);
+		e->workers = calloc(n, sizeof(*e->workers));
+		if (!e->workers) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		for (; e->nworkers < n; e->nworkers++) {
+			r = -pthread_create(&e->workers[e->nworkers], NULL, worker_main, e);
+			if (r < 0) {
+				vlun_err("io: cannot start I/O worker thread %u of %u: %s", e->nworkers + 1,
+					 n, strerror(-r));
+				goto fail;
+			}
+		}
 	}
-	if (!(p.features & IORING_FEAT_NODROP))
-		vlun_warn("io: kernel io_uring lacks NODROP; completions may be lost under overload");
 
-	r = -pthread_create(&e->cq_thread, NULL, cq_main, e);
+	r = -pthread_create(&e->cq_thread, NULL, e->backend == IO_BACKEND_URING ? cq_main : tcq_main, e);
 	if (r < 0) {
 		vlun_err("io: cannot start the completion thread: %s", strerror(-r));
-		goto fail_ring;
+		goto fail;
 	}
 	e->cq_started = true;
 	r = -pthread_create(&e->zero_thread, NULL, zero_main, e);
 	if (r < 0) {
 		vlun_err("io: cannot start the zeroing thread: %s", strerror(-r));
-		queue_nop(e, TAG_STOP);
-		pthread_join(e->cq_thread, NULL);
-		goto fail_ring;
+		goto fail;
 	}
 	e->zero_started = true;
 	*ret = e;
 	return 0;
 
-fail_ring:
-	io_uring_queue_exit(&e->ring);
-fail_sync:
-	pthread_cond_destroy(&e->zero_cond);
-	pthread_cond_destroy(&e->idle);
-	pthread_cond_destroy(&e->space);
-	pthread_mutex_destroy(&e->lock);
-	pthread_mutex_destroy(&e->sq_lock);
-	free(e);
+fail:
+	engine_destroy(e);
 	return r;
 }
 
@@ -702,18 +1049,6 @@ void vlun_io_engine_free(struct vlun_io_engine *e)
 	pthread_mutex_lock(&e->lock);
 	while (e->inflight > 0 || e->defer_head || e->defer_running)
 		pthread_cond_wait(&e->idle, &e->lock);
-	e->zero_stop = true;
-	pthread_cond_signal(&e->zero_cond);
 	pthread_mutex_unlock(&e->lock);
-
-	pthread_join(e->zero_thread, NULL);
-	queue_nop(e, TAG_STOP);
-	pthread_join(e->cq_thread, NULL);
-	io_uring_queue_exit(&e->ring);
-	pthread_cond_destroy(&e->zero_cond);
-	pthread_cond_destroy(&e->idle);
-	pthread_cond_destroy(&e->space);
-	pthread_mutex_destroy(&e->lock);
-	pthread_mutex_destroy(&e->sq_lock);
-	free(e);
+	engine_destroy(e);
 }

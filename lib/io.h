@@ -1,8 +1,30 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * io.h — the asynchronous I/O engine: one io_uring per engine, a
- * submission lock held only while filling SQEs (never by the metadata
- * commit), and a completion thread that reaps CQEs and runs callbacks.
+ * io.h — the asynchronous I/O engine: submit physical I/O on member fds
+ * from any thread; done() runs later on the engine's completion thread
+ * (never inside vlun_io_submit), as do functions queued with
+ * vlun_io_defer().
+ *
+ * Two backends with the same behaviour (bounce buffers for unaligned
+ * O_DIRECT, short-I/O resubmission, EINTR/EAGAIN retries, ZERO fallbacks,
+ * FUA durable before done()):
+ *   uring    one io_uring per engine; a submission lock held only while
+ *            filling SQEs (never by the metadata commit). The default.
+ *   threads  a pool of up to 8 worker threads running blocking preadv /
+ *            pwritev (pwritev2 RWF_DSYNC for FUA), fdatasync and fallocate
+ *            (BLKZEROOUT or written zeros where that cannot zero). For
+ *            hosts without io_uring (seccomp profiles of containers,
+ *            kernel.io_uring_disabled, old kernels) and for valgrind. At
+ *            most 8 I/Os in flight at once and a thread hand-off per I/O.
+ * Selection at vlun_io_engine_new, from the environment variable
+ * VLUN_IO_BACKEND:
+ *   unset/"auto"  io_uring; if setting up the ring fails (any error:
+ *                 ENOSYS, EPERM, EACCES, ENOMEM...) the threads backend,
+ *                 with one warning per process naming the error and the
+ *                 cost. Under valgrind (RUNNING_ON_VALGRIND) threads.
+ *   "uring"       io_uring or fail (-errno, logged).
+ *   "threads"     the threads backend.
+ *   anything else -EINVAL with an error naming the value.
  */
 #ifndef VLUN_IO_H
 #define VLUN_IO_H
@@ -43,9 +65,14 @@ void vlun_io_engine_free(struct vlun_io_engine *e); /* drains in-flight I/O firs
 int vlun_io_submit(struct vlun_io_engine *e, struct vlun_pio *pio);
 /* Runs fn(arg) on the completion thread (for deferred completions). */
 int vlun_io_defer(struct vlun_io_engine *e, void (*fn)(void *), void *arg);
-/* Test hook: no SQE carries more than max bytes (0 = no limit), which
- * exercises the short-I/O resubmission path exactly as a short completion
- * from the kernel does. */
+/* Test hook: no request (SQE or syscall) carries more than max bytes (0 =
+ * no limit), which exercises the short-I/O resubmission path exactly as a
+ * short completion from the kernel does, in both backends. */
 void vlun_io_engine_set_max_sqe_bytes(struct vlun_io_engine *e, uint64_t max);
+/* "uring" or "threads": the backend e runs on. */
+const char *vlun_io_engine_backend(const struct vlun_io_engine *e);
+/* Test hook: while neg_errno < 0, setting up an io_uring fails with it (as
+ * a kernel without io_uring would); 0 turns that off. */
+void vlun_io_test_fail_uring_setup(int neg_errno);
 
 #endif

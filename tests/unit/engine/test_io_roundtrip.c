@@ -17,8 +17,7 @@ static void roundtrip(const char *dir, bool want_direct)
 	if (want_direct && !direct)
 		print_message("note: %s refuses O_DIRECT, testing buffered\n", dir);
 
-	struct vlun_io_engine *e = NULL;
-	assert_int_equal(vlun_io_engine_new(8, &e), 0);
+	struct vlun_io_engine *e = io_test_engine(8);
 
 	/* 3 aligned pieces of different sizes, one write. */
 	uint8_t *a, *b, *c;
@@ -89,11 +88,10 @@ static void test_buffered_file(void **state)
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_direct_file),
 		cmocka_unit_test(test_buffered_file),
 		cmocka_unit_test(test_buffered_tmpfs),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return io_test_run_on_backends(tests);
 }

@@ -16,8 +16,7 @@ static void short_io(bool want_direct, bool unaligned)
 	int fd = open_member(path, want_direct, &direct);
 	assert_true(fd >= 0);
 
-	struct vlun_io_engine *e = NULL;
-	assert_int_equal(vlun_io_engine_new(4, &e), 0);
+	struct vlun_io_engine *e = io_test_engine(4);
 	vlun_io_engine_set_max_sqe_bytes(e, 4096);
 
 	uint8_t *raw;
@@ -54,11 +53,10 @@ static void test_short_buffered(void **state) { short_io(false, true); }
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_short_direct),
 		cmocka_unit_test(test_short_direct_bounce),
 		cmocka_unit_test(test_short_buffered),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return io_test_run_on_backends(tests);
 }

@@ -17,8 +17,7 @@ static void test_unaligned_buffers(void **state)
 	if (!direct)
 		skip();
 
-	struct vlun_io_engine *e = NULL;
-	assert_int_equal(vlun_io_engine_new(4, &e), 0);
+	struct vlun_io_engine *e = io_test_engine(4);
 
 	/* Buffer at an odd address, and pieces of odd lengths. */
 	uint8_t *raw = malloc(3 * 8192 + 64);
@@ -56,9 +55,8 @@ static void test_unaligned_buffers(void **state)
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unaligned_buffers),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return io_test_run_on_backends(tests);
 }

@@ -14,8 +14,7 @@ static void zero_on(const char *dir)
 	bool direct;
 	int fd = open_member(path, true, &direct);
 	assert_true(fd >= 0);
-	struct vlun_io_engine *e = NULL;
-	assert_int_equal(vlun_io_engine_new(4, &e), 0);
+	struct vlun_io_engine *e = io_test_engine(4);
 
 	uint8_t *b;
 	b = et_alloc(1 << 20);
@@ -63,8 +62,7 @@ static void dfn(void *arg)
 
 static void test_defer(void **state)
 {
-	struct vlun_io_engine *e = NULL;
-	assert_int_equal(vlun_io_engine_new(4, &e), 0);
+	struct vlun_io_engine *e = io_test_engine(4);
 	struct dctx c;
 	memset(&c, 0, sizeof(c));
 	et_waiter_init(&c.w);
@@ -103,8 +101,7 @@ static void test_overcommit_and_drain(void **state)
 	assert_non_null(path);
 	bool direct;
 	int fd = open_member(path, true, &direct);
-	struct vlun_io_engine *e = NULL;
-	assert_int_equal(vlun_io_engine_new(2, &e), 0); /* depth 2, 64 requests */
+	struct vlun_io_engine *e = io_test_engine(2); /* depth 2, 64 requests */
 	enum { N = 64 };
 	struct dr *d = calloc(N, sizeof(*d));
 	uint8_t *buf;
@@ -136,12 +133,11 @@ static void test_overcommit_and_drain(void **state)
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_zero_file),
 		cmocka_unit_test(test_zero_tmpfs),
 		cmocka_unit_test(test_defer),
 		cmocka_unit_test(test_overcommit_and_drain),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return io_test_run_on_backends(tests);
 }
