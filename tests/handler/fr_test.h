@@ -37,22 +37,12 @@
 		assert_int_equal((res).ascq, (q));                                        \
 	} while (0)
 
-/* valgrind 3.19 cannot run our io_uring engine: a thread blocked in
- * io_uring_enter(GETEVENTS) (the CQ thread in io_uring_wait_cqe) keeps
- * valgrind's global thread lock, because its wrapper does not mark that
- * syscall as one that may block, so the submitting thread never runs again
- * and the test hangs (seen: CQ thread in io_cqring_wait, main thread in
- * valgrind's scheduler pipe; same as liburing issue #657). Tests that drive
- * io_uring call this first in main() and are skipped under meson's
- * 'valgrind' setup; ASan/UBSan and TSan cover them instead. */
+/* Obsolete: tests used to skip under valgrind because valgrind 3.19
+ * cannot follow io_uring; the engine now runs on its worker-thread backend
+ * there (lib/io.h), so every test runs under valgrind. Kept as a no-op
+ * until the last caller drops it. */
 static inline void fr_skip_under_valgrind(void)
 {
-	const char *v = getenv("VLUN_UNDER_VALGRIND");
-
-	if (v && strcmp(v, "1") == 0) {
-		fprintf(stderr, "skipped under valgrind: this test drives io_uring, which valgrind 3.19 cannot follow\n");
-		exit(77);
-	}
 }
 
 /* Loads the handler or exits 77 (skip) when it was not built. */

@@ -322,7 +322,6 @@ static int teardown(void **s)
 
 int main(void)
 {
-	fr_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_protect_fields_rejected),
 		cmocka_unit_test(test_provisioning_fields),

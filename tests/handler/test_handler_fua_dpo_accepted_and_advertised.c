@@ -155,7 +155,6 @@ static int teardown(void **s)
 
 int main(void)
 {
-	fr_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dpofua_advertised_and_wce_default),
 		cmocka_unit_test(test_fua_dpo_accepted),

@@ -119,7 +119,6 @@ static void test_striped_4096(void **s) { (void)s; run_qd32(VLUN_LAYOUT_STRIPED,
 
 int main(void)
 {
-	fr_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_thin_512),
 		cmocka_unit_test(test_thin_4096),

@@ -85,7 +85,6 @@ static void test_medium_error_lba(void **s)
 
 int main(void)
 {
-	fr_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_medium_error_lba),
 	};

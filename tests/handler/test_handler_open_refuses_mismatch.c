@@ -81,7 +81,6 @@ static int teardown(void **s)
 
 int main(void)
 {
-	fr_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refusals_then_success),
 	};

@@ -267,7 +267,6 @@ static int teardown(void **s)
 
 int main(void)
 {
-	fr_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_provisioning_is_advertised),
 		cmocka_unit_test(test_status_follows_writes_and_unmaps),

@@ -183,7 +183,6 @@ static int teardown(void **s)
 
 int main(void)
 {
-	fr_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_usage_00_and_10_become_11),
 		cmocka_unit_test(test_usage_01_is_invalid_field_in_param_list),

@@ -116,7 +116,6 @@ static void test_add_member(void **state)
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_assembly),
 		cmocka_unit_test(test_add_member),

@@ -342,7 +342,6 @@ static void test_timed_random(void **state)
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sequential_first_touch_is_one_extent),
 		cmocka_unit_test(test_sequential_queue_depth_16_is_one_extent),

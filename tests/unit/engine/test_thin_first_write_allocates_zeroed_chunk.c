@@ -90,7 +90,6 @@ static void test_first_write(void **state)
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_first_write),
 	};

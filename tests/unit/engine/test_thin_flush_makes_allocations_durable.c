@@ -73,7 +73,6 @@ static void test_durable_after_flush(void **state)
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_durable_after_flush),
 	};

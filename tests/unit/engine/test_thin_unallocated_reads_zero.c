@@ -40,7 +40,6 @@ static void test_unallocated_reads_zero(void **state)
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unallocated_reads_zero),
 	};

@@ -94,7 +94,6 @@ static void test_unmap_linear(void **state)
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unmap_thin),
 		cmocka_unit_test(test_unmap_linear),

@@ -78,7 +78,6 @@ static void test_linear_three_members(void **state)
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_linear_three_members),
 	};

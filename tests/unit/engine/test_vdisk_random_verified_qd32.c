@@ -222,7 +222,6 @@ static void test_random_striped(void **state) { random_on(VLUN_LAYOUT_STRIPED, 6
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_random_thin),
 		cmocka_unit_test(test_random_striped),

@@ -65,7 +65,6 @@ static void test_range_and_errors(void **state)
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_range_and_errors),
 	};

@@ -64,7 +64,6 @@ static void test_striped_placement(void **state)
 
 int main(void)
 {
-	et_skip_under_valgrind(); /* drives io_uring */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_striped_placement),
 	};
