@@ -17,11 +17,13 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
 #include "internal.h"
 #include "pool_priv.h"
+#include "stats.h"
 
 #define CTL_BACKLOG 8
 #define CTL_REQ_WAIT_MS 5000
@@ -272,14 +274,20 @@ static int parse_members(const char *s, uint32_t *out, size_t *ret_n, char *why,
 /* ------------------------------------------------------------ execution */
 
 /* Runs one parsed request; on failure a reason in *reason (malloc'd) or
- * why. */
-static int execute(struct vlun_pool *pool, const struct ctl_parsed *p, char **reason, char *why, size_t whylen)
+ * why. A verb that returns data sets *payload (malloc'd text, see ctl.h). */
+static int execute(struct vlun_pool *pool, const struct ctl_parsed *p, char **reason, char **payload,
+		   char *why, size_t whylen)
 {
+	static const char *const none[] = { NULL };
 	int r;
 
-	if (strcmp(p->verb, "ping") == 0) {
-		static const char *const none[] = { NULL };
+	if (strcmp(p->verb, "ping") == 0)
 		return check_keys(p, none, none, why, whylen);
+	if (strcmp(p->verb, "stats") == 0) {
+		r = check_keys(p, none, none, why, whylen);
+		if (r < 0)
+			return r;
+		return pool_stats_collect(pool, payload);
 	}
 	if (strcmp(p->verb, "vdisk-create") == 0) {
 		static const char *const allowed[] = { "name", "layout", "size", "chunk", "width", "members", NULL };
@@ -375,8 +383,8 @@ static int execute(struct vlun_pool *pool, const struct ctl_parsed *p, char **re
 		}
 		return vlun_pool_add_member(pool, path, force, reason);
 	}
-	snprintf(why, whylen, "unknown request '%.32s' (known: ping, vdisk-create, vdisk-resize, "
-		 "vdisk-delete, member-add)", p->verb);
+	snprintf(why, whylen, "unknown request '%.32s' (known: ping, stats, vdisk-create, "
+		 "vdisk-resize, vdisk-delete, member-add)", p->verb);
 	return -EOPNOTSUPP;
 }
 
@@ -401,13 +409,47 @@ static void reply(int fd, int r, const char *reason)
 		vlun_info("control channel: cannot send the reply: %s", strerror(errno));
 }
 
+/* "ok <len>\n<payload>", in messages of at most VLUN_CTL_MSG_MAX bytes. */
+static void reply_payload(int fd, const char *payload)
+{
+	size_t len = strlen(payload);
+	if (len > VLUN_CTL_PAYLOAD_MAX) {
+		char why[128];
+		snprintf(why, sizeof(why), "the reply of %zu bytes is longer than the channel's limit of %u; "
+			 "ask for less", len, VLUN_CTL_PAYLOAD_MAX);
+		reply(fd, -E2BIG, why);
+		return;
+	}
+	char head[32];
+	int hl = snprintf(head, sizeof(head), "ok %zu\n", len);
+	char *out = malloc((size_t)hl + len);
+	if (!out) {
+		reply(fd, -ENOMEM, "out of memory for the reply");
+		return;
+	}
+	memcpy(out, head, (size_t)hl);
+	memcpy(out + hl, payload, len);
+	/* a client that stops reading must not hold the server thread */
+	struct timeval tv = { .tv_sec = CTL_REQ_WAIT_MS / 1000 };
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	for (size_t off = 0, total = (size_t)hl + len; off < total;) {
+		size_t n = VLUN_MIN(total - off, (size_t)VLUN_CTL_MSG_MAX);
+		if (send(fd, out + off, n, MSG_NOSIGNAL) < 0) {
+			vlun_info("control channel: cannot send the reply: %s", strerror(errno));
+			break;
+		}
+		off += n;
+	}
+	free(out);
+}
+
 static void serve_one(struct ctl_server *s, int fd)
 {
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
 	char buf[VLUN_CTL_REQ_MAX + 1];
 	char why[256] = "";
-	char *reason = NULL;
+	char *reason = NULL, *payload = NULL;
 	int r;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
@@ -446,14 +488,21 @@ static void serve_one(struct ctl_server *s, int fd)
 	logcopy[strcspn(logcopy, "\n")] = '\0';
 	r = parse_request(buf, (size_t)n, &p, why, sizeof(why));
 	if (r == 0)
-		r = execute(s->pool, &p, &reason, why, sizeof(why));
+		r = execute(s->pool, &p, &reason, &payload, why, sizeof(why));
 	if (r < 0)
 		vlun_info("pool '%s': control request '%s' from pid %d refused: %s", s->name, logcopy,
 			  (int)cred.pid, reason ? reason : why[0] ? why : strerror(-r));
+	else if (payload) /* a query: polled, e.g. by a metrics scraper */
+		vlun_debug("pool '%s': control request '%s' from pid %d answered", s->name, logcopy,
+			   (int)cred.pid);
 	else
 		vlun_info("pool '%s': control request '%s' from pid %d done", s->name, logcopy, (int)cred.pid);
-	reply(fd, r, reason ? reason : why);
+	if (r >= 0 && payload)
+		reply_payload(fd, payload);
+	else
+		reply(fd, r, reason ? reason : why);
 	free(reason);
+	free(payload);
 }
 
 static void *server_main(void *arg)
@@ -551,8 +600,65 @@ void ctl_server_stop(struct vlun_pool *p)
 
 /* ------------------------------------------------------------ client */
 
-VLUN_EXPORT int vlun_ctl_request(const uint8_t pool_uuid[VLUN_UUID_LEN], const char *request,
-				 char **ret_reply_reason)
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Waits for the next message until deadline (CLOCK_MONOTONIC ms) and
+ * receives it into buf (at most len bytes). Returns its length, 0 at the
+ * end of the connection, or negative errno; -EPROTO for a message longer
+ * than len. */
+static ssize_t recv_msg(int fd, char *buf, size_t len, uint64_t deadline_ms)
+{
+	for (;;) {
+		uint64_t now = now_ms();
+		if (now >= deadline_ms)
+			return -ETIMEDOUT;
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		int r = poll(&pf, 1, (int)VLUN_MIN(deadline_ms - now, (uint64_t)INT32_MAX));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ETIMEDOUT;
+		ssize_t n = recv(fd, buf, len, MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			return -errno;
+		if ((size_t)n > len)
+			return -EPROTO;
+		return n;
+	}
+}
+
+/* Parses "err <errno> <reason>" into the negative errno and the reason. */
+static int parse_err(const char *buf, char **ret_reply_reason)
+{
+	if (strncmp(buf, "err ", 4) != 0 || buf[4] < '1' || buf[4] > '9')
+		return -EPROTO;
+	char *end;
+	errno = 0;
+	unsigned long e = strtoul(buf + 4, &end, 10);
+	if (errno || e == 0 || e > 4095 || (*end != ' ' && *end != '\0'))
+		return -EPROTO;
+	if (ret_reply_reason) {
+		char *why = strdup(*end ? end + 1 : strerror((int)e));
+		if (!why)
+			return -ENOMEM;
+		*ret_reply_reason = why;
+	}
+	return -(int)e;
+}
+
+/* One request, its reply; the payload (NULL after a plain "ok") in
+ * *ret_payload when that is not NULL. */
+static int ctl_exchange(const uint8_t pool_uuid[VLUN_UUID_LEN], const char *request, char **ret_payload,
+			char **ret_reply_reason)
 {
 	if (!pool_uuid || !request)
 		return -EINVAL;
@@ -564,6 +670,7 @@ VLUN_EXPORT int vlun_ctl_request(const uint8_t pool_uuid[VLUN_UUID_LEN], const c
 
 	struct sockaddr_un sa;
 	socklen_t sl;
+	char *buf = NULL, *payload = NULL;
 	int r = ctl_addr(pool_uuid, &sa, &sl);
 	if (r < 0)
 		return r;
@@ -578,22 +685,15 @@ VLUN_EXPORT int vlun_ctl_request(const uint8_t pool_uuid[VLUN_UUID_LEN], const c
 		r = -errno;
 		goto out;
 	}
-	struct pollfd pf = { .fd = fd, .events = POLLIN };
-	do
-		r = poll(&pf, 1, VLUN_CTL_TIMEOUT_MS);
-	while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		r = -errno;
+	uint64_t deadline = now_ms() + VLUN_CTL_TIMEOUT_MS;
+	buf = malloc(VLUN_CTL_MSG_MAX + 1);
+	if (!buf) {
+		r = -ENOMEM;
 		goto out;
 	}
-	if (r == 0) {
-		r = -ETIMEDOUT;
-		goto out;
-	}
-	char buf[VLUN_CTL_REPLY_MAX + 1];
-	ssize_t n = recv(fd, buf, VLUN_CTL_REPLY_MAX, MSG_DONTWAIT);
+	ssize_t n = recv_msg(fd, buf, VLUN_CTL_MSG_MAX, deadline);
 	if (n < 0) {
-		r = -errno;
+		r = (int)n;
 		goto out;
 	}
 	if (n == 0) {
@@ -605,27 +705,78 @@ VLUN_EXPORT int vlun_ctl_request(const uint8_t pool_uuid[VLUN_UUID_LEN], const c
 		r = 0;
 		goto out;
 	}
-	if (strncmp(buf, "err ", 4) != 0 || buf[4] < '1' || buf[4] > '9') {
+	if (strncmp(buf, "ok ", 3) != 0) {
+		r = parse_err(buf, ret_reply_reason);
+		goto out;
+	}
+	/* "ok <len>\n<payload>", the payload continuing in further messages */
+	char *nl = memchr(buf, '\n', (size_t)n), *end;
+	if (!nl || buf[3] < '0' || buf[3] > '9') {
 		r = -EPROTO;
 		goto out;
 	}
-	char *end;
 	errno = 0;
-	unsigned long e = strtoul(buf + 4, &end, 10);
-	if (errno || e == 0 || e > 4095 || (*end != ' ' && *end != '\0')) {
+	unsigned long long plen = strtoull(buf + 3, &end, 10);
+	if (errno || end != nl || plen > VLUN_CTL_PAYLOAD_MAX) {
 		r = -EPROTO;
 		goto out;
 	}
-	r = -(int)e;
-	if (ret_reply_reason) {
-		char *why = strdup(*end ? end + 1 : strerror((int)e));
-		if (!why) {
-			r = -ENOMEM;
+	payload = malloc(plen + 1);
+	if (!payload) {
+		r = -ENOMEM;
+		goto out;
+	}
+	size_t got = (size_t)(buf + n - (nl + 1));
+	if (got > plen) {
+		r = -EPROTO;
+		goto out;
+	}
+	memcpy(payload, nl + 1, got);
+	while (got < plen) {
+		n = recv_msg(fd, payload + got, plen - got, deadline);
+		if (n <= 0) {
+			r = n == 0 ? -EPROTO : (int)n; /* cut short */
 			goto out;
 		}
-		*ret_reply_reason = why;
+		got += (size_t)n;
 	}
+	payload[plen] = '\0';
+	if (memchr(payload, '\0', plen)) {
+		r = -EPROTO;
+		goto out;
+	}
+	if (ret_payload) {
+		*ret_payload = payload;
+		payload = NULL;
+	}
+	r = 0;
 out:
+	free(payload);
+	free(buf);
 	close(fd);
 	return r;
+}
+
+VLUN_EXPORT int vlun_ctl_request(const uint8_t pool_uuid[VLUN_UUID_LEN], const char *request,
+				 char **ret_reply_reason)
+{
+	return ctl_exchange(pool_uuid, request, NULL, ret_reply_reason);
+}
+
+VLUN_EXPORT int vlun_ctl_query(const uint8_t pool_uuid[VLUN_UUID_LEN], const char *request, char **ret_payload,
+			       char **ret_reply_reason)
+{
+	char *payload = NULL;
+	if (!ret_payload)
+		return -EINVAL;
+	int r = ctl_exchange(pool_uuid, request, &payload, ret_reply_reason);
+	if (r < 0)
+		return r;
+	if (!payload) {
+		payload = strdup(""); /* a plain "ok": no data */
+		if (!payload)
+			return -ENOMEM;
+	}
+	*ret_payload = payload;
+	return 0;
 }

@@ -32,6 +32,8 @@
  * without sign or unit; sizes are bytes.
  *
  *     ping
+ *     stats                        I/O statistics of the members and the open
+ *                                  vdisks (payload reply; format in lib/stats.c)
  *     vdisk-create name=N layout=linear|striped|thin size=B [chunk=B]
  *                  [width=W] [members=I[,I]...]
  *                  chunk: thin chunk or stripe size (0/absent = default);
@@ -47,6 +49,25 @@
  *     ok
  *     err <errno> <reason>         errno positive decimal (Linux numbers);
  *                                  the reason is one line
+ *
+ * or, for a verb that returns data (a query such as "stats"):
+ *
+ *     ok <n>\n<payload>             n = bytes of payload (decimal), at most
+ *                                  VLUN_CTL_PAYLOAD_MAX; the reply is cut
+ *                                  into messages of at most VLUN_CTL_MSG_MAX
+ *                                  bytes that the client concatenates. The
+ *                                  payload is text: '\n'-terminated lines, no
+ *                                  NUL. A longer payload is refused with
+ *                                  "err 7 ..." (E2BIG).
+ *
+ * Adding a verb that returns data: in ctl.c's execute(), check its keys like
+ * the others, then build the text and set *payload to it (malloc'd; the
+ * server frees it) — e.g. "return pool_stats_collect(pool, payload);".
+ * serve_one() then sends "ok <n>\n" and the payload instead of "ok".
+ * Clients call vlun_ctl_query(); vlun_ctl_request() also accepts such a reply
+ * and drops the payload. Keep one line per object, "<kind> key=value ...",
+ * with values %XX-escaped as in requests, so that clients can parse every
+ * query's reply with the same few lines.
  *
  * Malformed requests get "err 22 ..." (EINVAL), unknown verbs
  * "err 95 ..." (EOPNOTSUPP), an over-long request "err 7 ..." (E2BIG).
@@ -67,7 +88,9 @@ extern "C" {
 #endif
 
 #define VLUN_CTL_REQ_MAX 4608u   /* bytes of a request (a path of PATH_MAX, escaped) */
-#define VLUN_CTL_REPLY_MAX 1024u /* bytes of a reply */
+#define VLUN_CTL_REPLY_MAX 1024u /* bytes of a reply without payload ("ok", "err ...") */
+#define VLUN_CTL_PAYLOAD_MAX (256u * 1024u) /* bytes of a query's payload */
+#define VLUN_CTL_MSG_MAX (32u * 1024u)      /* bytes of one message of a payload reply */
 #define VLUN_CTL_TIMEOUT_MS 120000 /* client: how long a change may take */
 
 /* Client: sends request (a line as above, without '\n') to the process
@@ -79,6 +102,12 @@ extern "C" {
  * *ret_reply_reason (malloc'd; set only on failure, when not NULL). */
 int vlun_ctl_request(const uint8_t pool_uuid[VLUN_UUID_LEN], const char *request,
 		     char **ret_reply_reason);
+
+/* Client, for a verb that returns data (a query, e.g. "stats"): like
+ * vlun_ctl_request(), and on "ok" *ret_payload is the reply's payload
+ * (malloc'd text, "" when the server sent a plain "ok"). */
+int vlun_ctl_query(const uint8_t pool_uuid[VLUN_UUID_LEN], const char *request, char **ret_payload,
+		   char **ret_reply_reason);
 
 /* The abstract socket address of a pool: "\0vlun/pool/<uuid>"; returns the
  * length of the name (including the leading NUL) written to buf. */

@@ -40,6 +40,7 @@
 
 #include "ctl.h"
 #include "vlun.h"
+#include "vlunctl_stats.h"
 
 #ifndef VLUN_VERSION
 #define VLUN_VERSION "unknown"
@@ -77,6 +78,10 @@ enum {
 	OPT_VERBOSE = 1u << 13,
 	OPT_VERSION = 1u << 14,
 	OPT_POOL_NAME = 1u << 15,
+	OPT_VDISK = 1u << 16,      /* stats */
+	OPT_PROMETHEUS = 1u << 17, /* stats */
+	OPT_INTERVAL = 1u << 18,   /* stats */
+	OPT_COUNT = 1u << 19,      /* stats */
 };
 #define OPT_GLOBAL (OPT_HELP | OPT_VERBOSE | OPT_VERSION)
 
@@ -93,6 +98,10 @@ enum {
 	LO_JSON,
 	LO_VERSION,
 	LO_POOL_NAME,
+	LO_VDISK,
+	LO_PROMETHEUS,
+	LO_INTERVAL,
+	LO_COUNT,
 };
 
 static const struct option long_options[] = {
@@ -112,6 +121,10 @@ static const struct option long_options[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, LO_VERSION },
 	{ "pool-name", required_argument, NULL, LO_POOL_NAME },
+	{ "vdisk", required_argument, NULL, LO_VDISK },
+	{ "prometheus", no_argument, NULL, LO_PROMETHEUS },
+	{ "interval", required_argument, NULL, LO_INTERVAL },
+	{ "count", required_argument, NULL, LO_COUNT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -134,6 +147,10 @@ static const char *option_name(unsigned bit)
 	case OPT_VERBOSE: return "--verbose";
 	case OPT_VERSION: return "--version";
 	case OPT_POOL_NAME: return "--pool-name";
+	case OPT_VDISK: return "--vdisk";
+	case OPT_PROMETHEUS: return "--prometheus";
+	case OPT_INTERVAL: return "--interval";
+	case OPT_COUNT: return "--count";
 	default: return "?";
 	}
 }
@@ -143,6 +160,7 @@ struct args {
 	int verbose;
 	const char *pool;       /* -p/--pool */
 	const char *pool_name;  /* --pool-name */
+	struct vlunctl_stats_opts stats; /* stats: --vdisk --prometheus --interval --count (--json) */
 	const char *meta_size;
 	const char *size;
 	const char *stripe_size;
@@ -215,9 +233,8 @@ static void lib_log(enum vlun_log_level level, const char *msg, void *userdata)
 
 /* Prints "vlunctl: <what>: <why>. <todo>" and returns code. why loses a
  * trailing period or newline so the sentence reads right. */
-static int fail(int code, const char *why, const char *todo, const char *what_fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(int code, const char *why, const char *todo, const char *what_fmt, ...)
+/* declared in vlunctl_stats.h (vlunctl_stats.c uses it too) */
+int fail(int code, const char *why, const char *todo, const char *what_fmt, ...)
 {
 	char what[2 * PATH_MAX], w[2 * PATH_MAX];
 	va_list ap;
@@ -1726,6 +1743,17 @@ static int cmd_version(struct ctx *c)
 
 static int cmd_help(struct ctx *c);
 
+/* stats: the rest is in vlunctl_stats.c */
+static int cmd_stats(struct ctx *c)
+{
+	int r = open_pool(c, "cannot read statistics");
+
+	if (r)
+		return r;
+	c->a->stats.json = c->a->seen & OPT_JSON;
+	return vlunctl_stats(c->desc, c->paths, c->npaths, &c->a->stats);
+}
+
 static const struct command commands[] = {
 	{ "pool", "create", "<name> <member>... [--meta-size SIZE] [--force]",
 	  "label the members and write a new, empty pool", OPT_META_SIZE | OPT_FORCE | OPT_POOL,
@@ -1749,6 +1777,10 @@ static const struct command commands[] = {
 	  true, cmd_vdisk_resize },
 	{ "vdisk", "delete", "<pool-spec> <name> --force", "delete a vdisk and free its space (needs --force)",
 	  OPT_FORCE | OPT_POOL, true, 1, 1, true, cmd_vdisk_delete },
+	{ NULL, "stats", "<pool-spec> [--vdisk NAME] [--json | --prometheus] [--interval S [--count N]]",
+	  "I/O statistics from the process holding the pool (members, open vdisks)",
+	  OPT_POOL | OPT_JSON | OPT_VDISK | OPT_PROMETHEUS | OPT_INTERVAL | OPT_COUNT, true, 0, 0, false,
+	  cmd_stats },
 	{ NULL, "version", "", "print the version", 0, false, 0, 0, false, cmd_version },
 	{ NULL, "help", "[<command>]", "this text, or one command's synopsis", 0, false, 0, 2, false, cmd_help },
 };
@@ -1797,6 +1829,9 @@ static const char usage_tail[] =
 "    -f, --force          allow what destroys data: pool create or add-member\n"
 "                         over a vlun label, vdisk delete, shrinking resize\n"
 "    --json               machine-readable output (read commands)\n"
+"    --prometheus         stats: Prometheus text exposition format\n"
+"    --vdisk NAME         stats: only this vdisk\n"
+"    --interval S         stats: rates over S seconds (repeated; --count N times)\n"
 "    -v, --verbose        show the library's log (-vv: debug)\n"
 "    -h, --help           help; after a command: that command's synopsis\n"
 "    --version            print the version\n"
@@ -1927,6 +1962,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'v': a->seen |= OPT_VERBOSE; a->verbose++; break;
 		case LO_VERSION: a->seen |= OPT_VERSION; break;
 		case LO_POOL_NAME: a->seen |= OPT_POOL_NAME; a->pool_name = optarg; break;
+		case LO_VDISK: a->seen |= OPT_VDISK; a->stats.vdisk = optarg; break;
+		case LO_PROMETHEUS: a->seen |= OPT_PROMETHEUS; a->stats.prometheus = true; break;
+		case LO_INTERVAL: a->seen |= OPT_INTERVAL; a->stats.interval = optarg; break;
+		case LO_COUNT: a->seen |= OPT_COUNT; a->stats.count = optarg; break;
 		case ':':
 			return fail(EXIT_USAGE, "it needs a value", "See 'vlunctl help'", "option '%s'",
 				    argv[optind - 1]);
@@ -2009,11 +2048,11 @@ int main(int argc, char **argv)
 		} else {
 			return fail(EXIT_USAGE, "no pool given",
 				    "Give <pool-spec> (a directory, glob or comma list of members) or -p SPEC",
-				    "%s %s", cmd->group, cmd->verb);
+				    "%s%s%s", cmd->group ? cmd->group : "", cmd->group ? " " : "", cmd->verb);
 		}
 		if (!*c.spec)
-			return fail(EXIT_USAGE, "empty pool spec", "Give the pool's members", "%s %s", cmd->group,
-				    cmd->verb);
+			return fail(EXIT_USAGE, "empty pool spec", "Give the pool's members", "%s%s%s",
+				    cmd->group ? cmd->group : "", cmd->group ? " " : "", cmd->verb);
 	}
 	if (c.nargs < cmd->min_args || (cmd->max_args >= 0 && c.nargs > cmd->max_args)) {
 		fprintf(stderr, "vlunctl: %s%s%s: %s arguments. Usage: vlunctl %s%s%s %s\n",

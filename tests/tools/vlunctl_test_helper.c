@@ -7,6 +7,10 @@
  *       opens the pool the way the handler does (with the pool lock, so it
  *       also serves the pool's control channel), opens the vdisks for I/O,
  *       then creates <ready-file> and waits until it is killed (SIGTERM).
+ *   vlunctl_test_helper busy <ready-file> <pool-spec> <vdisk>...
+ *       like hold, and does I/O on the first vdisk: 32 writes and 32 reads
+ *       of 4 KiB and a flush before <ready-file> exists, then a write and a
+ *       read every 10 ms until killed (for vlunctl stats).
  *   vlunctl_test_helper lock <ready-file> <member>...
  *       takes the pool lock on the members the way the handler does but
  *       serves no control channel (like a holder running an older vlun, or
@@ -21,9 +25,12 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vlun.h"
@@ -48,8 +55,30 @@ static int open_pool(const char *spec, unsigned flags, struct vlun_pool **ret)
 	return r;
 }
 
-static int hold(const char *ready, const char *spec, char **vdisks, int nvdisks)
+struct busy {
+	struct vlun_vdisk *vd;
+	atomic_bool stop;
+	int failed;
+};
+static int do_io(struct vlun_vdisk *vd, unsigned n);
+static void *busy_loop(void *arg)
 {
+	struct busy *b = arg;
+	struct timespec ts = { .tv_nsec = 10000000 };
+
+	while (!atomic_load(&b->stop)) {
+		if (do_io(b->vd, 1) < 0)
+			b->failed++;
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static int hold(const char *ready, const char *spec, char **vdisks, int nvdisks, bool busy)
+{
+	struct busy bz = { .vd = NULL };
+	pthread_t busy_thread;
+	bool busy_started = false;
 	struct vlun_pool *p = NULL;
 	struct vlun_vdisk *vds[16] = { NULL };
 	char *reason = NULL;
@@ -74,6 +103,17 @@ static int hold(const char *ready, const char *spec, char **vdisks, int nvdisks)
 			goto fail;
 		}
 	}
+	if (busy) {
+		bz.vd = vds[0];
+		r = do_io(vds[0], 32);
+		if (r < 0) {
+			fprintf(stderr, "helper: I/O on vdisk '%s': %s\n", vdisks[0], strerror(-r));
+			goto fail;
+		}
+		if (pthread_create(&busy_thread, NULL, busy_loop, &bz) != 0)
+			goto fail;
+		busy_started = true;
+	}
 	fd = open(ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		fprintf(stderr, "helper: creating '%s': %m\n", ready);
@@ -81,11 +121,19 @@ static int hold(const char *ready, const char *spec, char **vdisks, int nvdisks)
 	}
 	close(fd);
 	sigwait(&set, &sig);
+	if (busy_started) {
+		atomic_store(&bz.stop, true);
+		pthread_join(busy_thread, NULL);
+	}
 	for (int i = 0; i < nvdisks; i++)
 		vlun_vdisk_close(vds[i]);
 	vlun_pool_close(p);
-	return 0;
+	return bz.failed ? 1 : 0;
 fail:
+	if (busy_started) {
+		atomic_store(&bz.stop, true);
+		pthread_join(busy_thread, NULL);
+	}
 	for (int i = 0; i < nvdisks; i++)
 		vlun_vdisk_close(vds[i]);
 	vlun_pool_close(p);
@@ -171,6 +219,38 @@ static int parse_u64(const char *s, uint64_t *ret)
 	return 0;
 }
 
+/* n writes and n reads of 4 KiB at the start of vd, then a flush. */
+static int do_io(struct vlun_vdisk *vd, unsigned n)
+{
+	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct vlun_req req;
+	struct iovec iov;
+	void *buf = NULL;
+	int r = 0;
+
+	if (posix_memalign(&buf, 4096, 4096) != 0)
+		return -ENOMEM;
+	memset(buf, 0x5a, 4096);
+	iov.iov_base = buf;
+	iov.iov_len = 4096;
+	for (unsigned i = 0; i < 2 * n && r == 0; i++) {
+		memset(&req, 0, sizeof(req));
+		req.op = i < n ? VLUN_OP_WRITE : VLUN_OP_READ;
+		req.offset = (uint64_t)(i % n) * 4096;
+		req.length = 4096;
+		req.iov = &iov;
+		req.iovcnt = 1;
+		r = run_req(vd, &w, &req);
+	}
+	if (r == 0) {
+		memset(&req, 0, sizeof(req));
+		req.op = VLUN_OP_FLUSH;
+		r = run_req(vd, &w, &req);
+	}
+	free(buf);
+	return r;
+}
+
 static int write_range(const char *spec, const char *name, const char *off_s, const char *len_s)
 {
 	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
@@ -229,12 +309,14 @@ out:
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && strcmp(argv[1], "hold") == 0)
-		return hold(argv[2], argv[3], argv + 4, argc - 4);
+		return hold(argv[2], argv[3], argv + 4, argc - 4, false);
+	if (argc >= 5 && strcmp(argv[1], "busy") == 0)
+		return hold(argv[2], argv[3], argv + 4, argc - 4, true);
 	if (argc >= 4 && strcmp(argv[1], "lock") == 0)
 		return lock_only(argv[2], argv + 3, argc - 3);
 	if (argc == 6 && strcmp(argv[1], "write") == 0)
 		return write_range(argv[2], argv[3], argv[4], argv[5]);
-	fprintf(stderr, "usage: %s hold <ready-file> <pool-spec> [<vdisk>...] | lock <ready-file> <member>... | write <pool-spec> <vdisk> <offset> <length>\n",
+	fprintf(stderr, "usage: %s hold <ready-file> <pool-spec> [<vdisk>...] | busy <ready-file> <pool-spec> <vdisk>... | lock <ready-file> <member>... | write <pool-spec> <vdisk> <offset> <length>\n",
 		argv[0]);
 	return 2;
 }
