@@ -4,16 +4,21 @@
  *
  * Shape. The extents (sorted, contiguous, covering [0, size)) are cut into
  * immutable pages of at most MAP_PAGE_MAX extents. A "top" holds the size,
- * the number of pages, the first vsector of every page (keys[], immutable)
- * and one RCU-published pointer per page (slots). The map points at the
+ * the number of pages, the first vsector of every page (slot keys, immutable)
+ * and one RCU-published pointer per page (slot pages). The map points at the
  * current top through an RCU-published pointer.
  *
- *     vlun_map ──rcu──▶ top { size, npages, keys[], slots[] ──rcu──▶ page { n, ext[] } }
+ *     vlun_map ──rcu──▶ top { size, npages, slots[] { key, page ──rcu──▶ page { n, ext[] } } }
  *
  * Readers (the fast path, any thread) take rcu_read_lock() (liburcu-bp: no
- * registration), binary-search the keys, then the page, and copy the
- * clipped extents out before rcu_read_unlock(): O(log n), no lock, no
- * allocation, no waiting.
+ * registration), search the keys, then the page, and copy the clipped
+ * extents out before rcu_read_unlock(): O(log n), no lock, no allocation,
+ * no waiting. Each search starts at an interpolated guess (the position v
+ * would have if extents were equally long) and gallops from there: maps of
+ * equal-sized extents (thin chunks, stripes) are found in one or two
+ * probes, i.e. one or two cache misses at a million extents instead of
+ * ~20 for a plain binary search; any other map costs at most twice the
+ * binary search. Key and page pointer share one slot (one cache line).
  *
  * Writers (the controller) are serialised by a mutex that readers never
  * touch. vlun_map_set() rebuilds only the pages the range touches:
@@ -58,12 +63,16 @@ struct map_page {
 	struct vlun_extent ext[];
 };
 
+struct map_slot {
+	uint64_t key;             /* first vsector of the page (immutable) */
+	struct map_page *page;    /* replaced in place by single-page sets */
+};
+
 struct map_top {
 	struct rcu_head rcu;
 	uint64_t size;
 	uint32_t npages;
-	uint64_t *keys;           /* keys[i]: first vsector of page i (immutable) */
-	struct map_page *pages[]; /* slots, replaced in place by single-page sets */
+	struct map_slot slots[];
 };
 
 struct vlun_map {
@@ -187,13 +196,12 @@ static struct map_page *page_new(const struct vlun_extent *ext, uint32_t n)
 
 static struct map_top *top_new(uint32_t npages, uint64_t size)
 {
-	struct map_top *t = malloc(sizeof(*t) + (size_t)npages * (sizeof(t->pages[0]) + sizeof(uint64_t)));
+	struct map_top *t = malloc(sizeof(*t) + (size_t)npages * sizeof(t->slots[0]));
 
 	if (!t)
 		return NULL;
 	t->size = size;
 	t->npages = npages;
-	t->keys = (uint64_t *)(void *)&t->pages[npages];
 	return t;
 }
 
@@ -207,36 +215,72 @@ static void top_free_cb(struct rcu_head *h)
 	free(caa_container_of(h, struct map_top, rcu));
 }
 
+/* The searches below find i in [0, n) with key(i) <= v < key(i+1), where
+ * key(0) <= v and keys increase. They start at guess g (interpolated),
+ * gallop away from it in doubling steps until the answer is bracketed and
+ * finish with a binary search inside the bracket. */
+#define GALLOP_SEARCH(n, g, KEY, v)                                            \
+	({                                                                     \
+		uint32_t lo_, hi_, step_ = 1;                                  \
+		if (KEY(g) <= (v)) {                                           \
+			lo_ = (g);                                             \
+			while (lo_ + step_ < (n) && KEY(lo_ + step_) <= (v)) { \
+				lo_ += step_;                                  \
+				step_ <<= 1;                                   \
+			}                                                      \
+			hi_ = lo_ + step_ < (n) ? lo_ + step_ : (n);           \
+		} else {                                                       \
+			hi_ = (g);                                             \
+			while (hi_ >= step_ && KEY(hi_ - step_) > (v)) {       \
+				hi_ -= step_;                                  \
+				step_ <<= 1;                                   \
+			}                                                      \
+			lo_ = hi_ >= step_ ? hi_ - step_ : 0;                  \
+		}                                                              \
+		while (hi_ - lo_ > 1) {                                        \
+			uint32_t mid_ = lo_ + (hi_ - lo_) / 2;                 \
+			if (KEY(mid_) <= (v))                                  \
+				lo_ = mid_;                                    \
+			else                                                   \
+				hi_ = mid_;                                    \
+		}                                                              \
+		lo_;                                                           \
+	})
+
+/* where v would be among n equal parts of [first, end) */
+static inline uint32_t interpolate(uint64_t v, uint64_t first, uint64_t end, uint32_t n)
+{
+	uint64_t span = end - first;
+	uint64_t g;
+
+	if (span == 0 || v <= first)
+		return 0;
+	g = (uint64_t)((unsigned __int128)(v - first) * n / span);
+	return g < n ? (uint32_t)g : n - 1;
+}
+
 /* Index of the page holding v (top has pages; v < size). */
 static uint32_t page_index(const struct map_top *t, uint64_t v)
 {
-	uint32_t lo = 0, hi = t->npages;
+	uint32_t n = t->npages;
 
-	while (hi - lo > 1) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (t->keys[mid] <= v)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
+#define PAGE_KEY(i) (t->slots[(i)].key)
+	if (n <= 1)
+		return 0;
+	return GALLOP_SEARCH(n, interpolate(v, 0, t->size, n), PAGE_KEY, v);
+#undef PAGE_KEY
 }
 
-/* Index of the extent of p holding v. */
+/* Index of the extent of p holding v (v inside the page). */
 static uint32_t ext_index(const struct map_page *p, uint64_t v)
 {
-	uint32_t lo = 0, hi = p->n;
+	uint32_t n = p->n;
 
-	while (hi - lo > 1) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (p->ext[mid].vsector <= v)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
+#define EXT_KEY(i) (p->ext[(i)].vsector)
+	if (n <= 1)
+		return 0;
+	return GALLOP_SEARCH(n, interpolate(v, p->ext[0].vsector, ext_end(&p->ext[n - 1]), n), EXT_KEY, v);
+#undef EXT_KEY
 }
 
 /* Cuts ext[0..n) into pages of about MAP_PAGE_TARGET extents. */
@@ -278,7 +322,7 @@ static int map_rebuild(struct vlun_map *m, uint32_t pi, uint32_t pe, const struc
 	int r;
 
 	for (uint32_t i = pi; i < pe; i++)
-		old_count += old->pages[i]->n;
+		old_count += old->slots[i].page->n;
 	total = m->nextents - old_count + n;
 	if (total > VLUN_MAX_EXTENTS)
 		return -E2BIG;
@@ -294,23 +338,21 @@ static int map_rebuild(struct vlun_map *m, uint32_t pi, uint32_t pe, const struc
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < pi; i++, k++) {
-		t->pages[k] = old->pages[i];
-		t->keys[k] = old->keys[i];
+		t->slots[k] = old->slots[i];
 	}
 	for (uint32_t i = 0; i < nnew; i++, k++) {
-		t->pages[k] = np[i];
-		t->keys[k] = np[i]->ext[0].vsector;
+		t->slots[k].page = np[i];
+		t->slots[k].key = np[i]->ext[0].vsector;
 	}
 	for (uint32_t i = pe; i < old->npages; i++, k++) {
-		t->pages[k] = old->pages[i];
-		t->keys[k] = old->keys[i];
+		t->slots[k] = old->slots[i];
 	}
 	free(np);
 
 	vlun_tsan_release(t);
 	rcu_assign_pointer(m->top, t);
 	for (uint32_t i = pi; i < pe; i++)
-		call_rcu(&old->pages[i]->rcu, page_free_cb);
+		call_rcu(&old->slots[i].page->rcu, page_free_cb);
 	call_rcu(&old->rcu, top_free_cb);
 	m->nextents = total;
 	return 0;
@@ -345,8 +387,8 @@ int vlun_map_new(const struct vlun_extent *ext, uint32_t n, uint64_t size_sector
 	if (!t || !m)
 		goto fail;
 	for (uint32_t i = 0; i < npg; i++) {
-		t->pages[i] = pages[i];
-		t->keys[i] = pages[i]->ext[0].vsector;
+		t->slots[i].page = pages[i];
+		t->slots[i].key = pages[i]->ext[0].vsector;
 	}
 	free(pages);
 	pthread_mutex_init(&m->lock, NULL);
@@ -377,7 +419,7 @@ void vlun_map_free(struct vlun_map *m)
 		return;
 	t = m->top;
 	for (uint32_t i = 0; i < t->npages; i++)
-		free(t->pages[i]);
+		free(t->slots[i].page);
 	free(t);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
@@ -408,14 +450,14 @@ int vlun_map_lookup(struct vlun_map *m, uint64_t vsector, uint64_t nsectors,
 		goto out;
 	}
 	pi = page_index(t, pos);
-	p = rcu_dereference(t->pages[pi]);
+	p = rcu_dereference(t->slots[pi].page);
 	vlun_tsan_acquire(p);
 	j = ext_index(p, pos);
 	while (pos < end) {
 		struct vlun_extent c;
 
 		if (j == p->n) {
-			p = rcu_dereference(t->pages[++pi]);
+			p = rcu_dereference(t->slots[++pi].page);
 			vlun_tsan_acquire(p);
 			j = 0;
 		}
@@ -451,7 +493,7 @@ static int map_set_locked(struct vlun_map *m, uint64_t s, uint64_t len,
 	pl = page_index(t, e - 1);
 
 	/* head of page pi before s, the new extents, tail of page pl after e */
-	p = t->pages[pi];
+	p = t->slots[pi].page;
 	for (uint32_t j = 0; j < p->n && p->ext[j].vsector < s; j++) {
 		struct vlun_extent c = ext_clip(&p->ext[j], p->ext[j].vsector,
 						VLUN_MIN(ext_end(&p->ext[j]), s));
@@ -460,7 +502,7 @@ static int map_set_locked(struct vlun_map *m, uint64_t s, uint64_t len,
 	}
 	if ((r = xbuf_push_all(&b, ext, n)) < 0)
 		goto out;
-	p = t->pages[pl];
+	p = t->slots[pl].page;
 	for (uint32_t j = ext_index(p, e - 1); j < p->n; j++) {
 		if (ext_end(&p->ext[j]) <= e)
 			continue;
@@ -471,7 +513,7 @@ static int map_set_locked(struct vlun_map *m, uint64_t s, uint64_t len,
 	}
 
 	if (pi == pl && b.n <= MAP_PAGE_MAX && (b.n >= MAP_PAGE_MIN || t->npages == 1)) {
-		struct map_page *old = t->pages[pi], *np;
+		struct map_page *old = t->slots[pi].page, *np;
 
 		if (m->nextents - old->n + b.n > VLUN_MAX_EXTENTS) {
 			r = -E2BIG;
@@ -485,7 +527,7 @@ static int map_set_locked(struct vlun_map *m, uint64_t s, uint64_t len,
 		/* old may be freed as soon as call_rcu() returns: count first */
 		m->nextents = m->nextents - old->n + b.n;
 		vlun_tsan_release(np);
-		rcu_assign_pointer(t->pages[pi], np);
+		rcu_assign_pointer(t->slots[pi].page, np);
 		call_rcu(&old->rcu, page_free_cb);
 		r = 0;
 		goto out;
@@ -495,11 +537,11 @@ static int map_set_locked(struct vlun_map *m, uint64_t s, uint64_t len,
 	pe = pl + 1;
 	while (b.n < MAP_PAGE_MIN && (pi > 0 || pe < t->npages)) {
 		if (pe < t->npages) {
-			p = t->pages[pe++];
+			p = t->slots[pe++].page;
 			if ((r = xbuf_push_all(&b, p->ext, p->n)) < 0)
 				goto out;
 		} else {
-			p = t->pages[--pi];
+			p = t->slots[--pi].page;
 			if ((r = xbuf_prepend(&b, p->ext, p->n)) < 0)
 				goto out;
 		}
@@ -561,7 +603,7 @@ int vlun_map_resize(struct vlun_map *m, uint64_t new_size, const struct vlun_ext
 			ntail = 1;
 		}
 		pi = pe > 0 ? pe - 1 : 0;
-		if (pe > 0 && (r = xbuf_push_all(&b, t->pages[pi]->ext, t->pages[pi]->n)) < 0)
+		if (pe > 0 && (r = xbuf_push_all(&b, t->slots[pi].page->ext, t->slots[pi].page->n)) < 0)
 			goto out;
 		if ((r = xbuf_push_all(&b, tail, ntail)) < 0)
 			goto out;
@@ -573,7 +615,7 @@ int vlun_map_resize(struct vlun_map *m, uint64_t new_size, const struct vlun_ext
 			goto out;
 		}
 		pi = page_index(t, new_size - 1);
-		p = t->pages[pi];
+		p = t->slots[pi].page;
 		for (uint32_t j = 0; j < p->n && p->ext[j].vsector < new_size; j++) {
 			struct vlun_extent c = ext_clip(&p->ext[j], p->ext[j].vsector,
 							VLUN_MIN(ext_end(&p->ext[j]), new_size));
@@ -581,7 +623,7 @@ int vlun_map_resize(struct vlun_map *m, uint64_t new_size, const struct vlun_ext
 				goto out;
 		}
 		if (b.n < MAP_PAGE_MIN && pi > 0) {
-			p = t->pages[--pi];
+			p = t->slots[--pi].page;
 			if ((r = xbuf_prepend(&b, p->ext, p->n)) < 0)
 				goto out;
 		}
@@ -629,7 +671,7 @@ int vlun_map_export(struct vlun_map *m, struct vlun_extent **ret, uint32_t *ret_
 	pthread_mutex_lock(&m->lock);
 	t = m->top;
 	for (uint32_t i = 0; i < t->npages && r == 0; i++)
-		r = xbuf_push_all(&b, t->pages[i]->ext, t->pages[i]->n);
+		r = xbuf_push_all(&b, t->slots[i].page->ext, t->slots[i].page->n);
 	pthread_mutex_unlock(&m->lock);
 	if (r < 0) {
 		free(b.v);
