@@ -46,13 +46,25 @@ struct vlun_dev {
 	uint32_t block_size;
 	uint64_t num_lbas;
 	bool thin;
+	/* Per-command contexts are recycled (free list) instead of a
+	 * malloc/free per command: the runner's thread takes one, an engine
+	 * thread gives it back, so glibc's per-thread caches never hit. */
+	pthread_mutex_t cmd_lock;
+	struct vlun_cmd *cmd_free;
+	unsigned cmd_nfree;
 };
 
-/* Per-command context: embeds the engine request; freed on completion. */
+/* Keep at most this many idle contexts per device (a little more than
+ * the deepest queue the kernel gives one device). */
+#define CMD_FREE_MAX 512u
+
+/* Per-command context: embeds the engine request. */
 struct vlun_cmd {
 	struct vlun_req req;
+	struct vlun_dev *v;
 	struct tcmu_device *dev;
 	struct tcmur_cmd *cmd;
+	struct vlun_cmd *next; /* free list */
 	uint32_t block_size;
 };
 
@@ -277,6 +289,13 @@ static void vdev_free(struct vlun_dev *v)
 	vlun_vdisk_close(v->vd);
 	vlun_pool_close(v->pool);
 	vlun_cfg_clear(&v->cfg);
+	while (v->cmd_free) {
+		struct vlun_cmd *c = v->cmd_free;
+
+		v->cmd_free = c->next;
+		free(c);
+	}
+	pthread_mutex_destroy(&v->cmd_lock);
 	free(v);
 }
 
@@ -293,6 +312,7 @@ static int vlun_open(struct tcmu_device *dev, bool reopen)
 	if (!v)
 		return -ENOMEM;
 	v->dev = dev;
+	pthread_mutex_init(&v->cmd_lock, NULL);
 	v->block_size = tcmu_dev_get_block_size(dev);
 	v->num_lbas = tcmu_dev_get_num_lbas(dev);
 
@@ -408,6 +428,43 @@ static int vlun_reconfig(struct tcmu_device *dev, struct tcmulib_cfg_info *cfg)
 
 /* ------------------------------------------------------------------- I/O */
 
+static struct vlun_cmd *cmd_get(struct vlun_dev *v)
+{
+	struct vlun_cmd *c;
+
+	pthread_mutex_lock(&v->cmd_lock);
+	c = v->cmd_free;
+	if (c) {
+		v->cmd_free = c->next;
+		v->cmd_nfree--;
+	}
+	pthread_mutex_unlock(&v->cmd_lock);
+	if (!c) {
+		c = malloc(sizeof(*c));
+		if (!c)
+			return NULL;
+	}
+	c->v = v;
+	return c;
+}
+
+/* Gives c back. The device stays open while the runner has a command
+ * outstanding, so this must come before tcmur_cmd_complete(). */
+static void cmd_put(struct vlun_cmd *c)
+{
+	struct vlun_dev *v = c->v;
+
+	pthread_mutex_lock(&v->cmd_lock);
+	if (v->cmd_nfree < CMD_FREE_MAX) {
+		c->next = v->cmd_free;
+		v->cmd_free = c;
+		v->cmd_nfree++;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&v->cmd_lock);
+	free(c);
+}
+
 static void cmd_done(struct vlun_req *req, enum vlun_status st)
 {
 	struct vlun_cmd *c = req->priv;
@@ -415,7 +472,7 @@ static void cmd_done(struct vlun_req *req, enum vlun_status st)
 	struct tcmur_cmd *cmd = c->cmd;
 	int rc = vlun_to_tcmu(cmd, st, req->err_offset, c->block_size);
 
-	free(c);
+	cmd_put(c);
 	tcmur_cmd_complete(dev, cmd, rc);
 }
 
@@ -428,23 +485,20 @@ static int submit(struct tcmu_device *dev, struct tcmur_cmd *cmd, uint32_t op, u
 
 	if (!v)
 		return TCMU_STS_HW_ERR;
-	c = calloc(1, sizeof(*c));
+	c = cmd_get(v);
 	if (!c)
 		return TCMU_STS_NO_RESOURCE;
 	c->dev = dev;
 	c->cmd = cmd;
+	c->next = NULL;
 	c->block_size = v->block_size;
-	c->req.op = op;
-	c->req.flags = flags;
-	c->req.offset = off;
-	c->req.length = len;
-	c->req.iov = iov;
-	c->req.iovcnt = (int)iovcnt;
-	c->req.done = cmd_done;
-	c->req.priv = c;
+	c->req = (struct vlun_req){
+		.op = op, .flags = flags, .offset = off, .length = len, .iov = iov,
+		.iovcnt = (int)iovcnt, .done = cmd_done, .priv = c,
+	};
 	r = vlun_vdisk_submit(v->vd, &c->req);
 	if (r < 0) {
-		free(c);
+		cmd_put(c);
 		if (r == -ENOMEM)
 			return TCMU_STS_NO_RESOURCE;
 		if (r == -EINVAL)
