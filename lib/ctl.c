@@ -235,7 +235,8 @@ static int parse_force(const struct ctl_parsed *p, bool *ret, char *why, size_t 
 	return -EINVAL;
 }
 
-static int parse_members(const char *s, uint32_t *out, size_t *ret_n, char *why, size_t whylen)
+static int parse_members(const char *key, const char *s, uint32_t *out, size_t *ret_n, char *why,
+			 size_t whylen)
 {
 	size_t n = 0;
 	const char *q = s;
@@ -245,21 +246,21 @@ static int parse_members(const char *s, uint32_t *out, size_t *ret_n, char *why,
 		char item[16];
 		uint64_t v;
 		if (l == 0 || l >= sizeof(item)) {
-			snprintf(why, whylen, "members=%.64s is not a comma-separated list of member indexes", s);
+			snprintf(why, whylen, "%s=%.64s is not a comma-separated list of member indexes", key, s);
 			return -EINVAL;
 		}
 		memcpy(item, q, l);
 		item[l] = '\0';
-		int r = parse_num("members", item, VLUN_MAX_MEMBERS - 1, &v, why, whylen);
+		int r = parse_num(key, item, VLUN_MAX_MEMBERS - 1, &v, why, whylen);
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < n; i++)
 			if (out[i] == v) {
-				snprintf(why, whylen, "members: index %llu is given twice", (unsigned long long)v);
+				snprintf(why, whylen, "%s: index %llu is given twice", key, (unsigned long long)v);
 				return -EINVAL;
 			}
 		if (n == VLUN_MAX_MEMBERS) {
-			snprintf(why, whylen, "members: more than %d indexes", VLUN_MAX_MEMBERS);
+			snprintf(why, whylen, "%s: more than %d indexes", key, VLUN_MAX_MEMBERS);
 			return -EINVAL;
 		}
 		out[n++] = (uint32_t)v;
@@ -269,6 +270,257 @@ static int parse_members(const char *s, uint32_t *out, size_t *ret_n, char *why,
 	}
 	*ret_n = n;
 	return 0;
+}
+
+/* ------------------------------------------- mirrors, migration, jobs */
+
+/* A reply value with the request's escapes (ctl.h); "" is sent as %00 so
+ * that no value is empty (the same convention as lib/stats.c). */
+static void put_escaped(FILE *f, const char *s)
+{
+	if (!*s) {
+		fputs("%00", f);
+		return;
+	}
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch <= 0x20 || ch >= 0x7f || ch == '%')
+			fprintf(f, "%%%02X", ch);
+		else
+			fputc(ch, f);
+	}
+}
+
+/* start= and length= of a range: bytes, whole sectors; absent = 0. */
+static int parse_range(const struct ctl_parsed *p, uint64_t *ret_start, uint64_t *ret_length, char *why,
+		       size_t whylen)
+{
+	static const char *const keys[] = { "start", "length" };
+	uint64_t v[2] = { 0, 0 };
+
+	for (size_t i = 0; i < 2; i++) {
+		if (!arg(p, keys[i]))
+			continue;
+		int r = parse_num(keys[i], arg(p, keys[i]), UINT64_MAX, &v[i], why, whylen);
+		if (r < 0)
+			return r;
+		if (v[i] % VLUN_SECTOR_SIZE) {
+			snprintf(why, whylen, "%s=%llu is not a multiple of %u bytes", keys[i],
+				 (unsigned long long)v[i], VLUN_SECTOR_SIZE);
+			return -EINVAL;
+		}
+	}
+	if (v[0] + v[1] < v[0]) {
+		snprintf(why, whylen, "start= plus length= overflow");
+		return -ERANGE;
+	}
+	*ret_start = v[0];
+	*ret_length = v[1];
+	return 0;
+}
+
+static int parse_index(const struct ctl_parsed *p, const char *key, uint32_t *ret, char *why, size_t whylen)
+{
+	uint64_t v;
+	int r = parse_num(key, arg(p, key), VLUN_MAX_MEMBERS - 1, &v, why, whylen);
+	if (r < 0)
+		return r;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+static const char *job_kind_name(uint32_t kind)
+{
+	return kind == VLUN_JOB_RESYNC ? "resync" : kind == VLUN_JOB_MIGRATE ? "migrate" : "unknown";
+}
+
+static const char *job_state_name(uint32_t state)
+{
+	switch (state) {
+	case VLUN_JOB_QUEUED: return "queued";
+	case VLUN_JOB_RUNNING: return "running";
+	case VLUN_JOB_DONE: return "done";
+	case VLUN_JOB_FAILED: return "failed";
+	case VLUN_JOB_CANCELLED: return "cancelled";
+	case VLUN_JOB_WAITING: return "waiting";
+	default: return "unknown";
+	}
+}
+
+/* The payload of "jobs": one line per job (format in ctl.h). */
+static int jobs_payload(struct vlun_pool *pool, char **ret)
+{
+	struct vlun_job_info *jobs = NULL;
+	size_t n = 0, len = 0;
+	char *out = NULL;
+	int r = vlun_jobs_list(pool, &jobs, &n);
+	if (r < 0)
+		return r;
+	FILE *f = open_memstream(&out, &len);
+	if (!f) {
+		free(jobs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct vlun_job_info *j = &jobs[i];
+		char vd[16];
+		if (j->vdisk_id == UINT32_MAX)
+			snprintf(vd, sizeof(vd), "all");
+		else
+			snprintf(vd, sizeof(vd), "%u", j->vdisk_id);
+		fprintf(f, "job id=%u kind=%s state=%s vdisk=%s total=%llu done=%llu rate=%llu bps=%llu "
+			"started=%llu what=", j->id, job_kind_name(j->kind), job_state_name(j->state), vd,
+			(unsigned long long)j->total_bytes, (unsigned long long)j->done_bytes,
+			(unsigned long long)j->rate, (unsigned long long)j->bytes_per_sec,
+			(unsigned long long)j->started);
+		put_escaped(f, j->what);
+		fputs(" error=", f);
+		put_escaped(f, j->error);
+		fputc('\n', f);
+	}
+	free(jobs);
+	if (fclose(f) != 0 || !out) {
+		free(out);
+		return -ENOMEM;
+	}
+	*ret = out;
+	return 0;
+}
+
+/* The verbs of mirrors, migration and jobs (ctl.h); *ret_known = false
+ * when the verb is none of them. */
+static int execute_mirror(struct vlun_pool *pool, const struct ctl_parsed *p, char **reason, char **payload,
+			  char *why, size_t whylen, bool *ret_known)
+{
+	static const char *const none[] = { NULL };
+	static const char *const need_name[] = { "name", NULL };
+	uint32_t members[VLUN_MAX_MEMBERS];
+	uint64_t start = 0, length = 0, v;
+	size_t nmembers = 0;
+	int r;
+
+	*ret_known = true;
+	if (strcmp(p->verb, "mirror-add") == 0) {
+		static const char *const allowed[] = { "name", "start", "length", "members", NULL };
+		r = check_keys(p, allowed, need_name, why, whylen);
+		if (r == 0)
+			r = parse_range(p, &start, &length, why, whylen);
+		if (r == 0 && arg(p, "members"))
+			r = parse_members("members", arg(p, "members"), members, &nmembers, why, whylen);
+		if (r < 0 || !pool)
+			return r;
+		return vlun_mirror_add(pool, arg(p, "name"), start, length, nmembers ? members : NULL, nmembers,
+				       reason);
+	}
+	if (strcmp(p->verb, "mirror-remove") == 0) {
+		static const char *const allowed[] = { "name", "start", "length", "member", NULL };
+		uint32_t member = VLUN_NO_MEMBER;
+		r = check_keys(p, allowed, need_name, why, whylen);
+		if (r == 0)
+			r = parse_range(p, &start, &length, why, whylen);
+		if (r == 0 && arg(p, "member"))
+			r = parse_index(p, "member", &member, why, whylen);
+		if (r < 0 || !pool)
+			return r;
+		return vlun_mirror_remove(pool, arg(p, "name"), start, length, member, reason);
+	}
+	if (strcmp(p->verb, "mirror-split") == 0) {
+		static const char *const allowed[] = { "name", "new", NULL };
+		r = check_keys(p, allowed, allowed, why, whylen);
+		if (r < 0)
+			return r;
+		if (!vlun_name_valid(arg(p, "new"))) {
+			snprintf(why, whylen, "new=%.64s is not a valid name (1 to %d of A-Z a-z 0-9 . _ -)",
+				 arg(p, "new"), VLUN_NAME_MAX);
+			return -EINVAL;
+		}
+		if (!pool)
+			return 0;
+		return vlun_mirror_split(pool, arg(p, "name"), arg(p, "new"), reason);
+	}
+	if (strcmp(p->verb, "migrate") == 0) {
+		static const char *const allowed[] = { "name", "start", "length", "from", "to", "rate", NULL };
+		struct vlun_migrate_opts o = { .from_member = VLUN_NO_MEMBER };
+		r = check_keys(p, allowed, none, why, whylen);
+		if (r == 0)
+			r = parse_range(p, &o.offset, &o.length, why, whylen);
+		if (r == 0 && !arg(p, "name") && (arg(p, "start") || arg(p, "length"))) {
+			snprintf(why, whylen, "start= and length= need name= (a range of one virtual disk)");
+			r = -EINVAL;
+		}
+		if (r == 0 && arg(p, "from"))
+			r = parse_index(p, "from", &o.from_member, why, whylen);
+		if (r == 0 && arg(p, "to"))
+			r = parse_members("to", arg(p, "to"), members, &nmembers, why, whylen);
+		if (r == 0 && arg(p, "rate"))
+			r = parse_num("rate", arg(p, "rate"), UINT64_MAX, &o.rate, why, whylen);
+		for (size_t i = 0; r == 0 && i < nmembers; i++)
+			if (members[i] == o.from_member) {
+				snprintf(why, whylen, "to= lists member %u, the member given as from=", members[i]);
+				r = -EINVAL;
+			}
+		if (r < 0 || !pool)
+			return r;
+		o.vdisk = arg(p, "name");
+		o.to = nmembers ? members : NULL;
+		o.nto = nmembers;
+		uint32_t id = 0;
+		r = vlun_migrate_start(pool, &o, &id, reason);
+		if (r < 0)
+			return r;
+		if (asprintf(payload, "job id=%u\n", id) < 0) {
+			*payload = NULL;
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	if (strcmp(p->verb, "resync") == 0) {
+		static const char *const allowed[] = { "rate", NULL };
+		uint64_t rate = 0;
+		r = check_keys(p, allowed, none, why, whylen);
+		if (r == 0 && arg(p, "rate"))
+			r = parse_num("rate", arg(p, "rate"), UINT64_MAX, &rate, why, whylen);
+		if (r < 0 || !pool)
+			return r;
+		return vlun_resync_start(pool, rate, reason);
+	}
+	if (strcmp(p->verb, "jobs") == 0) {
+		r = check_keys(p, none, none, why, whylen);
+		if (r < 0 || !pool)
+			return r;
+		return jobs_payload(pool, payload);
+	}
+	if (strcmp(p->verb, "job-cancel") == 0) {
+		static const char *const allowed[] = { "id", NULL };
+		r = check_keys(p, allowed, allowed, why, whylen);
+		if (r == 0)
+			r = parse_num("id", arg(p, "id"), UINT32_MAX, &v, why, whylen);
+		if (r < 0 || !pool)
+			return r;
+		return vlun_job_cancel(pool, (uint32_t)v, reason);
+	}
+	if (strcmp(p->verb, "member-fault") == 0) {
+		static const char *const allowed[] = { "idx", "fail", NULL };
+		uint32_t idx;
+		r = check_keys(p, allowed, allowed, why, whylen);
+		if (r == 0)
+			r = parse_index(p, "idx", &idx, why, whylen);
+		if (r < 0)
+			return r;
+		const char *f = arg(p, "fail");
+		if (strcmp(f, "0") != 0 && strcmp(f, "1") != 0) {
+			snprintf(why, whylen, "fail=%.16s: use fail=0 or fail=1", f);
+			return -EINVAL;
+		}
+		if (!pool)
+			return 0;
+		r = vlun_pool_inject_member_fault(pool, idx, f[0] == '1');
+		if (r == -ENOENT || r == -ENXIO || r == -EINVAL)
+			vlun_set_reason(reason, "pool has no member %u", idx);
+		return r;
+	}
+	*ret_known = false;
+	return -EOPNOTSUPP;
 }
 
 /* ------------------------------------------------------------ execution */
@@ -326,7 +578,7 @@ static int execute(struct vlun_pool *pool, const struct ctl_parsed *p, char **re
 			o.stripe_width = (uint32_t)v;
 		}
 		if (arg(p, "members")) {
-			r = parse_members(arg(p, "members"), members, &o.nmembers, why, whylen);
+			r = parse_members("members", arg(p, "members"), members, &o.nmembers, why, whylen);
 			if (r < 0)
 				return r;
 			o.members = members;
@@ -383,8 +635,13 @@ static int execute(struct vlun_pool *pool, const struct ctl_parsed *p, char **re
 		}
 		return vlun_pool_add_member(pool, path, force, reason);
 	}
+	bool known = false;
+	r = execute_mirror(pool, p, reason, payload, why, whylen, &known);
+	if (known)
+		return r;
 	snprintf(why, whylen, "unknown request '%.32s' (known: ping, stats, vdisk-create, "
-		 "vdisk-resize, vdisk-delete, member-add)", p->verb);
+		 "vdisk-resize, vdisk-delete, member-add, mirror-add, mirror-remove, mirror-split, "
+		 "migrate, resync, jobs, job-cancel, member-fault)", p->verb);
 	return -EOPNOTSUPP;
 }
 

@@ -43,6 +43,30 @@
  *                  server has the vdisk open for I/O
  *     vdisk-delete name=N          refused (EBUSY) while the vdisk is open
  *     member-add path=P [force=0|1] P absolute; force overwrites a label
+ *     mirror-add name=N [start=B] [length=B] [members=I[,I]...]
+ *                  a second copy of the range (whole sectors; length 0 or
+ *                  absent = to the end) on the members listed (absent: any
+ *                  other); the copies start behind and the resync fills them
+ *     mirror-remove name=N [start=B] [length=B] [member=I]
+ *                  drops the copy on member I (absent: the alternates)
+ *     mirror-split name=N new=M    the alternates of a fully in-sync
+ *                                  mirrored vdisk become the new vdisk M
+ *     migrate [name=N] [start=B] [length=B] [from=I] [to=I[,I]...] [rate=B]
+ *                  starts a persistent migration (vlun_migrate_start): the
+ *                  range of vdisk N (start/length only with name), or what
+ *                  lies on member I, to the members listed (to must not
+ *                  list I); rate in bytes/s, 0/absent unlimited. Payload
+ *                  reply: "job id=<id>\n"
+ *     resync [rate=B]              resync rate limit and an immediate pass
+ *     jobs                         payload reply: one line per job,
+ *                  job id=J kind=resync|migrate state=S vdisk=V total=B
+ *                      done=B rate=B bps=B started=T what=W error=E
+ *                  S: queued running done failed cancelled waiting;
+ *                  V: vdisk id or "all"; bps: measured bytes/s; T: unix
+ *                  time; W, E: text, escaped, "%00" when empty (no error)
+ *     job-cancel id=J
+ *     member-fault idx=I fail=0|1  fault injection (tests, drills): while
+ *                                  fail=1 every I/O to member I fails
  *
  * Reply: one message of at most VLUN_CTL_REPLY_MAX bytes:
  *
@@ -73,8 +97,9 @@
  * "err 95 ..." (EOPNOTSUPP), an over-long request "err 7 ..." (E2BIG).
  * The server executes a request with the library's own functions
  * (vlun_vdisk_create, vlun_vdisk_resize, vlun_vdisk_delete,
- * vlun_pool_add_member), so it commits through the holder's metadata state
- * and the holder's view changes at once.
+ * vlun_pool_add_member, vlun_mirror_*, vlun_migrate_start, ...), so it
+ * commits through the holder's metadata state and the holder's view changes
+ * at once; copies run on the holder's job thread, not in the server.
  */
 #ifndef VLUN_CTL_H
 #define VLUN_CTL_H

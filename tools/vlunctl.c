@@ -40,6 +40,7 @@
 
 #include "ctl.h"
 #include "vlun.h"
+#include "vlunctl_mirror.h"
 #include "vlunctl_stats.h"
 
 #ifndef VLUN_VERSION
@@ -82,6 +83,13 @@ enum {
 	OPT_PROMETHEUS = 1u << 17, /* stats */
 	OPT_INTERVAL = 1u << 18,   /* stats */
 	OPT_COUNT = 1u << 19,      /* stats */
+	OPT_RANGE = 1u << 20,      /* mirror, migrate */
+	OPT_MEMBER = 1u << 21,     /* mirror remove */
+	OPT_OFF_MEMBER = 1u << 22, /* migrate */
+	OPT_TO = 1u << 23,         /* migrate */
+	OPT_RATE = 1u << 24,       /* migrate, resync */
+	OPT_WAIT = 1u << 25,       /* migrate, resync */
+	OPT_WATCH = 1u << 26,      /* jobs */
 };
 #define OPT_GLOBAL (OPT_HELP | OPT_VERBOSE | OPT_VERSION)
 
@@ -102,6 +110,13 @@ enum {
 	LO_PROMETHEUS,
 	LO_INTERVAL,
 	LO_COUNT,
+	LO_RANGE,
+	LO_MEMBER,
+	LO_OFF_MEMBER,
+	LO_TO,
+	LO_RATE,
+	LO_WAIT,
+	LO_WATCH,
 };
 
 static const struct option long_options[] = {
@@ -125,6 +140,13 @@ static const struct option long_options[] = {
 	{ "prometheus", no_argument, NULL, LO_PROMETHEUS },
 	{ "interval", required_argument, NULL, LO_INTERVAL },
 	{ "count", required_argument, NULL, LO_COUNT },
+	{ "range", required_argument, NULL, LO_RANGE },
+	{ "member", required_argument, NULL, LO_MEMBER },
+	{ "off-member", required_argument, NULL, LO_OFF_MEMBER },
+	{ "to", required_argument, NULL, LO_TO },
+	{ "rate", required_argument, NULL, LO_RATE },
+	{ "wait", no_argument, NULL, LO_WAIT },
+	{ "watch", no_argument, NULL, LO_WATCH },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -151,6 +173,13 @@ static const char *option_name(unsigned bit)
 	case OPT_PROMETHEUS: return "--prometheus";
 	case OPT_INTERVAL: return "--interval";
 	case OPT_COUNT: return "--count";
+	case OPT_RANGE: return "--range";
+	case OPT_MEMBER: return "--member";
+	case OPT_OFF_MEMBER: return "--off-member";
+	case OPT_TO: return "--to";
+	case OPT_RATE: return "--rate";
+	case OPT_WAIT: return "--wait";
+	case OPT_WATCH: return "--watch";
 	default: return "?";
 	}
 }
@@ -161,6 +190,7 @@ struct args {
 	const char *pool;       /* -p/--pool */
 	const char *pool_name;  /* --pool-name */
 	struct vlunctl_stats_opts stats; /* stats: --vdisk --prometheus --interval --count (--json) */
+	struct vlunctl_mirror_opts mirror; /* mirror, migrate, resync, jobs (vlunctl_mirror.c) */
 	const char *meta_size;
 	const char *size;
 	const char *stripe_size;
@@ -253,7 +283,7 @@ int fail(int code, const char *why, const char *todo, const char *what_fmt, ...)
 
 /* The reason of a failed library call: its ret_reason, else the last error
  * it logged, else strerror. */
-static const char *lib_why(const char *reason, int r)
+const char *lib_why(const char *reason, int r)
 {
 	if (reason && *reason)
 		return reason;
@@ -262,7 +292,7 @@ static const char *lib_why(const char *reason, int r)
 	return strerror(r < 0 ? -r : r);
 }
 
-static int exit_for_errno(int r)
+int exit_for_errno(int r)
 {
 	switch (r < 0 ? -r : r) {
 	case ENOENT:
@@ -288,7 +318,7 @@ static int exit_for_errno(int r)
 }
 
 /* A hint for what to do after a library failure, by errno. */
-static const char *hint_for_errno(int r)
+const char *hint_for_errno(int r)
 {
 	switch (r < 0 ? -r : r) {
 	case ENOENT:
@@ -602,10 +632,12 @@ static bool is_safe_online(const struct command *cmd)
 {
 	static const char *const safe[][2] = {
 		{ "vdisk", "create" }, { "vdisk", "resize" }, { "vdisk", "delete" }, { "pool", "add-member" },
+		{ "mirror", "add" }, { "mirror", "remove" }, { "mirror", "split" }, { "", "migrate" },
+		{ "", "resync" }, { "job", "cancel" }, { "member", "fault" },
 	};
 
 	for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
-		if (cmd->group && strcmp(cmd->group, safe[i][0]) == 0 && strcmp(cmd->verb, safe[i][1]) == 0)
+		if (strcmp(cmd->group ? cmd->group : "", safe[i][0]) == 0 && strcmp(cmd->verb, safe[i][1]) == 0)
 			return true;
 	return false;
 }
@@ -847,7 +879,7 @@ static int refuse_if_in_use(struct ctx *c, char *const *paths, size_t n, const c
 
 /* " (done by the running tcmu-runner, pid N)" after a change the holder
  * made; "" when the change was made here. */
-static const char *done_by(const struct ctx *c, char *buf, size_t len)
+const char *done_by(const struct ctx *c, char *buf, size_t len)
 {
 	if (!c->remote)
 		return "";
@@ -879,21 +911,25 @@ static int ctl_escape(const char *s, char *out, size_t len)
 	return 0;
 }
 
-/* Sends request to the holder. Returns 0, or an exit code after the
- * message "<what>: <the holder's reason>. <todo>". */
-static int remote_change(struct ctx *c, const char *request, const char *what)
+/* Sends request to the holder; a query's payload in *ret_payload (when
+ * not NULL). Returns 0, or an exit code after the message "<what>: <the
+ * holder's reason>. <todo>" (busy_todo: the todo for EBUSY, NULL: the
+ * general one). */
+int remote_query(struct ctx *c, const char *request, const char *what, const char *busy_todo,
+		 char **ret_payload)
 {
 	char *reason = NULL;
 	int r, code;
 	const char *todo;
 
-	r = vlun_ctl_request(c->desc->uuid, request, &reason);
+	r = ret_payload ? vlun_ctl_query(c->desc->uuid, request, ret_payload, &reason) :
+			  vlun_ctl_request(c->desc->uuid, request, &reason);
 	if (r == 0)
 		return 0;
 	code = exit_for_errno(r);
 	todo = hint_for_errno(r);
-	if (r == -EBUSY)
-		todo = "Delete its backstore with targetcli, then retry (the holder has this vdisk open for I/O)";
+	if (r == -EBUSY && busy_todo)
+		todo = busy_todo;
 	else if (r == -ECONNREFUSED || r == -ECONNRESET || r == -ETIMEDOUT || r == -EPROTO) {
 		code = EXIT_INUSE;
 		todo = "The process holding the pool did not answer on its control channel; retry, or stop its backstores and run the command again";
@@ -905,6 +941,14 @@ static int remote_change(struct ctx *c, const char *request, const char *what)
 		r = fail(code, strerror(-r), todo, "%s: control channel of %s", what, c->pool_label);
 	free(reason);
 	return r;
+}
+
+/* Sends a change to the holder (see remote_query()). */
+static int remote_change(struct ctx *c, const char *request, const char *what)
+{
+	return remote_query(c, request, what,
+			    "Delete its backstore with targetcli, then retry (the holder has this vdisk open for I/O)",
+			    NULL);
 }
 
 static int stat_member(const char *path, const char *action)
@@ -1021,7 +1065,7 @@ static void label_from_pool(struct ctx *c, char *const *paths, size_t n)
 /* Opens the pool of c->spec. Read commands open read-only and without the
  * lock (they see the newest committed metadata even while a handler runs);
  * changing commands are refused on a held pool and take the lock. */
-static int open_pool(struct ctx *c, const char *action)
+int open_pool(struct ctx *c, const char *action)
 {
 	char *reason = NULL;
 	unsigned flags;
@@ -1087,7 +1131,7 @@ static int open_vdisk(struct ctx *c, const char *name, const char *action,
 
 /* After a change: the description again (for the report line). When the
  * holder made it, from the newest committed metadata. */
-static int refresh_desc(struct ctx *c)
+int refresh_desc(struct ctx *c)
 {
 	struct vlun_pool_desc *d = NULL;
 	int r;
@@ -1264,6 +1308,7 @@ static int cmd_pool_show(struct ctx *c)
 		for (uint32_t i = 0; i < d->nvdisks; i++)
 			json_object_array_add(vs, json_vdisk_summary(&d->vdisks[i]));
 		json_object_object_add(o, "vdisks", vs);
+		vlunctl_mirror_show_json(d, o);
 		return json_print(o);
 	}
 
@@ -1306,6 +1351,7 @@ static int cmd_pool_show(struct ctx *c)
 			       fmt_size(v->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
 			       fmt_size(vdisk_allocated_sectors(v) << VLUN_SECTOR_SHIFT, s4, sizeof(s4)));
 		}
+		vlunctl_mirror_show_text(d);
 	}
 	return 0;
 }
@@ -1754,6 +1800,21 @@ static int cmd_stats(struct ctx *c)
 	return vlunctl_stats(c->desc, c->paths, c->npaths, &c->a->stats);
 }
 
+/* mirror, migrate, resync, jobs, job cancel, member fault: the rest is in
+ * vlunctl_mirror.c */
+static int cmd_mirror(struct ctx *c)
+{
+	struct vlunctl_mirror_env e = {
+		.ctx = c, .group = c->cmd->group, .verb = c->cmd->verb, .args = c->args, .nargs = c->nargs,
+		.o = &c->a->mirror, .pool = &c->pool, .desc = &c->desc, .remote = &c->remote,
+		.pool_label = c->pool_label, .paths = &c->paths, .npaths = &c->npaths,
+	};
+
+	c->a->mirror.members = c->a->members;
+	c->a->mirror.json = c->a->seen & OPT_JSON;
+	return vlunctl_mirror_run(&e);
+}
+
 static const struct command commands[] = {
 	{ "pool", "create", "<name> <member>... [--meta-size SIZE] [--force]",
 	  "label the members and write a new, empty pool", OPT_META_SIZE | OPT_FORCE | OPT_POOL,
@@ -1781,6 +1842,29 @@ static const struct command commands[] = {
 	  "I/O statistics from the process holding the pool (members, open vdisks)",
 	  OPT_POOL | OPT_JSON | OPT_VDISK | OPT_PROMETHEUS | OPT_INTERVAL | OPT_COUNT, true, 0, 0, false,
 	  cmd_stats },
+	{ "mirror", "add", "<pool-spec> <vdisk> [--range OFF:LEN] [--members IDX,...]",
+	  "add a second copy of a vdisk (or a range) on other members; the resync fills it",
+	  OPT_POOL | OPT_RANGE | OPT_MEMBERS, true, 1, 1, true, cmd_mirror },
+	{ "mirror", "remove", "<pool-spec> <vdisk> [--range OFF:LEN] [--member IDX]",
+	  "drop one copy of a mirrored vdisk or range (default: the second copies)",
+	  OPT_POOL | OPT_RANGE | OPT_MEMBER, true, 1, 1, true, cmd_mirror },
+	{ "mirror", "split", "<pool-spec> <vdisk> <new-name>",
+	  "turn the second copies of an in-sync mirrored vdisk into a new vdisk", OPT_POOL, true, 2, 2, true,
+	  cmd_mirror },
+	{ NULL, "migrate",
+	  "<pool-spec> [<vdisk>] [--range OFF:LEN] [--off-member IDX] [--to IDX,...] [--rate SIZE] [--wait]",
+	  "move extents to other members while hosts write (persistent job)",
+	  OPT_POOL | OPT_RANGE | OPT_OFF_MEMBER | OPT_TO | OPT_RATE | OPT_WAIT, true, 0, 1, true, cmd_mirror },
+	{ NULL, "resync", "<pool-spec> [--rate SIZE] [--wait]",
+	  "copy the regions where mirror copies are behind; probe failed members", OPT_POOL | OPT_RATE | OPT_WAIT,
+	  true, 0, 0, true, cmd_mirror },
+	{ NULL, "jobs", "<pool-spec> [--json] [--watch]", "migrations and resync with their progress",
+	  OPT_POOL | OPT_JSON | OPT_WATCH, true, 0, 0, false, cmd_mirror },
+	{ "job", "cancel", "<pool-spec> <id>", "cancel a migration (what it moved stays moved)", OPT_POOL, true,
+	  1, 1, true, cmd_mirror },
+	{ "member", "fault", "<pool-spec> <index> on|off",
+	  "drills and tests only: make every I/O of the holder to a member fail (on) or stop that (off)",
+	  OPT_POOL, true, 2, 2, true, cmd_mirror },
 	{ NULL, "version", "", "print the version", 0, false, 0, 0, false, cmd_version },
 	{ NULL, "help", "[<command>]", "this text, or one command's synopsis", 0, false, 0, 2, false, cmd_help },
 };
@@ -1882,7 +1966,7 @@ static void print_command_line(FILE *f, const struct command *cmd)
 
 static void print_usage(FILE *f)
 {
-	char list[4096];
+	char list[16384];
 	size_t off = 0;
 
 	for (size_t i = 0; i < N_COMMANDS; i++) {
@@ -1966,6 +2050,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case LO_PROMETHEUS: a->seen |= OPT_PROMETHEUS; a->stats.prometheus = true; break;
 		case LO_INTERVAL: a->seen |= OPT_INTERVAL; a->stats.interval = optarg; break;
 		case LO_COUNT: a->seen |= OPT_COUNT; a->stats.count = optarg; break;
+		case LO_RANGE: a->seen |= OPT_RANGE; a->mirror.range = optarg; break;
+		case LO_MEMBER: a->seen |= OPT_MEMBER; a->mirror.member = optarg; break;
+		case LO_OFF_MEMBER: a->seen |= OPT_OFF_MEMBER; a->mirror.off_member = optarg; break;
+		case LO_TO: a->seen |= OPT_TO; a->mirror.to = optarg; break;
+		case LO_RATE: a->seen |= OPT_RATE; a->mirror.rate = optarg; break;
+		case LO_WAIT: a->seen |= OPT_WAIT; a->mirror.wait = true; break;
+		case LO_WATCH: a->seen |= OPT_WATCH; a->mirror.watch = true; break;
 		case ':':
 			return fail(EXIT_USAGE, "it needs a value", "See 'vlunctl help'", "option '%s'",
 				    argv[optind - 1]);
@@ -2007,7 +2098,9 @@ int main(int argc, char **argv)
 
 	cmd = find_command(a.pos[0], a.npos > 1 ? a.pos[1] : NULL);
 	if (!cmd) {
-		bool group = strcmp(a.pos[0], "pool") == 0 || strcmp(a.pos[0], "vdisk") == 0;
+		bool group = strcmp(a.pos[0], "pool") == 0 || strcmp(a.pos[0], "vdisk") == 0 ||
+			     strcmp(a.pos[0], "mirror") == 0 || strcmp(a.pos[0], "job") == 0 ||
+			     strcmp(a.pos[0], "member") == 0;
 
 		if (group && a.seen & OPT_HELP) {
 			print_usage(stdout);

@@ -15,9 +15,13 @@
  *       takes the pool lock on the members the way the handler does but
  *       serves no control channel (like a holder running an older vlun, or
  *       on another host), creates <ready-file> and waits for SIGTERM.
- *   vlunctl_test_helper write <pool-spec> <vdisk> <offset> <length>
+ *   vlunctl_test_helper write <pool-spec> <vdisk> <offset> <length> [<seed>]
  *       writes <length> bytes (a pattern) at <offset> of the vdisk, flushes,
- *       and exits 0 when all completed OK (allocates thin chunks).
+ *       and exits 0 when all completed OK (allocates thin chunks). Without
+ *       <seed> every byte is 0xa5; with it, each 8-byte word depends on the
+ *       seed and its offset in the vdisk (data that moved shows).
+ *   vlunctl_test_helper read <pool-spec> <vdisk> [<offset> <length>]
+ *       reads the vdisk (or the range) and writes it to stdout.
  *
  * Exit: 0 ok, 1 failure (message on stderr), 2 usage.
  */
@@ -251,18 +255,36 @@ static int do_io(struct vlun_vdisk *vd, unsigned n)
 	return r;
 }
 
-static int write_range(const char *spec, const char *name, const char *off_s, const char *len_s)
+/* The seeded pattern: word at vdisk offset a = mix(seed, a). */
+static void fill_seeded(uint8_t *buf, uint64_t off, uint64_t len, uint64_t seed)
+{
+	for (uint64_t i = 0; i + 8 <= len; i += 8) {
+		uint64_t z = seed * 0x9e3779b97f4a7c15ull ^ (off + i);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		z ^= z >> 31;
+		memcpy(buf + i, &z, 8);
+	}
+}
+
+static int write_range(const char *spec, const char *name, const char *off_s, const char *len_s,
+		       const char *seed_s)
 {
 	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
 	struct vlun_pool *p = NULL;
 	struct vlun_vdisk *vd = NULL;
 	struct vlun_req req;
 	struct iovec iov;
-	uint64_t off, len;
+	uint64_t off, len, seed = 0;
 	char *reason = NULL;
 	void *buf = NULL;
 	int r, ret = 1;
 
+	if (seed_s && parse_u64(seed_s, &seed) < 0) {
+		fprintf(stderr, "helper: bad seed '%s'\n", seed_s);
+		return 2;
+	}
 	if (parse_u64(off_s, &off) < 0 || parse_u64(len_s, &len) < 0 || len == 0 || len > (64u << 20)) {
 		fprintf(stderr, "helper: bad offset/length '%s' '%s'\n", off_s, len_s);
 		return 2;
@@ -276,7 +298,10 @@ static int write_range(const char *spec, const char *name, const char *off_s, co
 	}
 	if (posix_memalign(&buf, 4096, len) != 0)
 		goto out;
-	memset(buf, 0xa5, len);
+	if (seed_s)
+		fill_seeded(buf, off, len, seed);
+	else
+		memset(buf, 0xa5, len);
 	iov.iov_base = buf;
 	iov.iov_len = len;
 	memset(&req, 0, sizeof(req));
@@ -306,6 +331,64 @@ out:
 	return ret;
 }
 
+/* The vdisk's bytes [off, off+len) (len 0: to the end) to stdout. */
+static int read_range(const char *spec, const char *name, const char *off_s, const char *len_s)
+{
+	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct vlun_pool *p = NULL;
+	struct vlun_vdisk *vd = NULL;
+	const uint64_t step = 1u << 20;
+	uint64_t off = 0, len = 0;
+	char *reason = NULL;
+	void *buf = NULL;
+	int r, ret = 1;
+
+	if ((off_s && parse_u64(off_s, &off) < 0) || (len_s && parse_u64(len_s, &len) < 0)) {
+		fprintf(stderr, "helper: bad offset/length '%s' '%s'\n", off_s, len_s);
+		return 2;
+	}
+	if (open_pool(spec, 0, &p) < 0)
+		return 1;
+	r = vlun_vdisk_open(p, name, 0, &vd, &reason);
+	if (r < 0) {
+		fprintf(stderr, "helper: opening vdisk '%s': %s\n", name, reason ? reason : strerror(-r));
+		goto out;
+	}
+	if (len == 0)
+		len = off < vlun_vdisk_size(vd) ? vlun_vdisk_size(vd) - off : 0;
+	if (posix_memalign(&buf, 4096, step) != 0)
+		goto out;
+	for (uint64_t done = 0; done < len;) {
+		uint64_t n = len - done < step ? len - done : step;
+		struct vlun_req req;
+		struct iovec iov = { .iov_base = buf, .iov_len = n };
+
+		memset(&req, 0, sizeof(req));
+		req.op = VLUN_OP_READ;
+		req.offset = off + done;
+		req.length = n;
+		req.iov = &iov;
+		req.iovcnt = 1;
+		r = run_req(vd, &w, &req);
+		if (r < 0) {
+			fprintf(stderr, "helper: read at %llu: %s\n", (unsigned long long)(off + done), strerror(-r));
+			goto out;
+		}
+		if (fwrite(buf, 1, n, stdout) != n) {
+			fprintf(stderr, "helper: writing stdout: %m\n");
+			goto out;
+		}
+		done += n;
+	}
+	ret = fflush(stdout) == 0 ? 0 : 1;
+out:
+	free(buf);
+	free(reason);
+	vlun_vdisk_close(vd);
+	vlun_pool_close(p);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && strcmp(argv[1], "hold") == 0)
@@ -314,9 +397,11 @@ int main(int argc, char **argv)
 		return hold(argv[2], argv[3], argv + 4, argc - 4, true);
 	if (argc >= 4 && strcmp(argv[1], "lock") == 0)
 		return lock_only(argv[2], argv + 3, argc - 3);
-	if (argc == 6 && strcmp(argv[1], "write") == 0)
-		return write_range(argv[2], argv[3], argv[4], argv[5]);
-	fprintf(stderr, "usage: %s hold <ready-file> <pool-spec> [<vdisk>...] | busy <ready-file> <pool-spec> <vdisk>... | lock <ready-file> <member>... | write <pool-spec> <vdisk> <offset> <length>\n",
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "write") == 0)
+		return write_range(argv[2], argv[3], argv[4], argv[5], argc == 7 ? argv[6] : NULL);
+	if ((argc == 4 || argc == 6) && strcmp(argv[1], "read") == 0)
+		return read_range(argv[2], argv[3], argc == 6 ? argv[4] : NULL, argc == 6 ? argv[5] : NULL);
+	fprintf(stderr, "usage: %s hold <ready-file> <pool-spec> [<vdisk>...] | busy <ready-file> <pool-spec> <vdisk>... | lock <ready-file> <member>... | write <pool-spec> <vdisk> <offset> <length> [<seed>] | read <pool-spec> <vdisk> [<offset> <length>]\n",
 		argv[0]);
 	return 2;
 }
