@@ -151,6 +151,14 @@ bench_loop_dev() { # backend
 	return 1
 }
 
+# SCSI command timeout 180 s on every sd (default 30 s: a starved TCG
+# guest times commands out and offlines the device)
+bench_scsi_timeouts() {
+	local t
+	for t in /sys/block/sd*/device/timeout; do echo 180 >"$t"; done 2>/dev/null
+	return 0
+}
+
 bench_devinfo() { # transport backend dev
 	local n; n=$(basename "$(readlink -f "$3")")
 	echo "$1 $2 $3 ($n): max_sectors_kb=$(cat /sys/block/$n/queue/max_sectors_kb) nr_requests=$(cat /sys/block/$n/queue/nr_requests) scheduler=$(cat /sys/block/$n/queue/scheduler)"
@@ -285,9 +293,17 @@ scenario_main() {
 		iscsi)
 			step "iSCSI: log in to every target on both portals, one multipath map each"
 			must iscsi_setup
+			# a TCG guest on a busy host stalls for seconds: no
+			# NOP-Out pings, long replacement timeout (set before
+			# discovery: new node records take them from here)
+			sed -i -e 's/^node.conn\[0\].timeo.noop_out_interval.*/node.conn[0].timeo.noop_out_interval = 0/' \
+			       -e 's/^node.conn\[0\].timeo.noop_out_timeout.*/node.conn[0].timeo.noop_out_timeout = 0/' \
+			       -e 's/^node.session.timeo.replacement_timeout.*/node.session.timeo.replacement_timeout = 120/' \
+				/etc/iscsi/iscsid.conf
 			must iscsiadm -m discovery -t sendtargets -p "$P1:3260"
 			must iscsiadm -m node --login
 			udevadm settle
+			bench_scsi_timeouts
 			must mpath_start
 			local n; n=$(echo $BENCH_BACKENDS | wc -w)
 			must wait_for 60 sh -c "[ \$(multipath -ll 2>/dev/null | grep -c 'active ready running') -ge $((2 * n)) ]"
@@ -307,6 +323,7 @@ scenario_main() {
 			done
 			printf '%s\n' "${cmds[@]}" | tcli
 			udevadm settle
+			bench_scsi_timeouts
 			must wait_for 30 sh -c "[ \$(ls /sys/class/scsi_host/*/proc_name | xargs grep -l tcm_loopback | wc -l) -ge 1 ]"
 			must wait_for 30 bench_loop_dev "$(echo $BENCH_BACKENDS | awk '{ print $NF }')"
 			show lsblk -o NAME,SIZE,TRAN,HCTL
