@@ -537,7 +537,7 @@ static int execute(struct vlun_pool *pool, const struct ctl_parsed *p, char **re
 		return check_keys(p, none, none, why, whylen);
 	if (strcmp(p->verb, "stats") == 0) {
 		r = check_keys(p, none, none, why, whylen);
-		if (r < 0)
+		if (r < 0 || !pool)
 			return r;
 		return pool_stats_collect(pool, payload);
 	}
@@ -591,6 +591,8 @@ static int execute(struct vlun_pool *pool, const struct ctl_parsed *p, char **re
 			snprintf(why, whylen, "chunk= does not apply to layout=linear");
 			return -EINVAL;
 		}
+		if (!pool)
+			return 0; /* vlun_ctl_check_request(): checks only */
 		return vlun_vdisk_create(pool, &o, reason);
 	}
 	if (strcmp(p->verb, "vdisk-resize") == 0) {
@@ -608,6 +610,8 @@ static int execute(struct vlun_pool *pool, const struct ctl_parsed *p, char **re
 		r = parse_force(p, &force, why, whylen);
 		if (r < 0)
 			return r;
+		if (!pool)
+			return 0;
 		return vlun_vdisk_resize(pool, arg(p, "name"), size, force, reason);
 	}
 	if (strcmp(p->verb, "vdisk-delete") == 0) {
@@ -615,6 +619,8 @@ static int execute(struct vlun_pool *pool, const struct ctl_parsed *p, char **re
 		r = check_keys(p, allowed, allowed, why, whylen);
 		if (r < 0)
 			return r;
+		if (!pool)
+			return 0;
 		return vlun_vdisk_delete(pool, arg(p, "name"), reason);
 	}
 	if (strcmp(p->verb, "member-add") == 0) {
@@ -633,6 +639,8 @@ static int execute(struct vlun_pool *pool, const struct ctl_parsed *p, char **re
 			snprintf(why, whylen, "path= must be an absolute path of at most %d bytes", VLUN_PATH_MAX);
 			return -EINVAL;
 		}
+		if (!pool)
+			return 0;
 		return vlun_pool_add_member(pool, path, force, reason);
 	}
 	bool known = false;
@@ -643,6 +651,37 @@ static int execute(struct vlun_pool *pool, const struct ctl_parsed *p, char **re
 		 "vdisk-resize, vdisk-delete, member-add, mirror-add, mirror-remove, mirror-split, "
 		 "migrate, resync, jobs, job-cancel, member-fault)", p->verb);
 	return -EOPNOTSUPP;
+}
+
+/* The server's checks of one request without a pool (ctl.h): what
+ * serve_one() refuses before parsing, then parse_request() and execute()
+ * up to the point where it would change the pool. */
+int vlun_ctl_check_request(const char *req, size_t len, char *why, size_t whylen)
+{
+	char buf[VLUN_CTL_REQ_MAX + 1];
+	struct ctl_parsed p;
+	char *reason = NULL, *payload = NULL;
+	int r;
+
+	if (!req || !why || whylen == 0)
+		return -EINVAL;
+	why[0] = '\0';
+	if (len > VLUN_CTL_REQ_MAX) {
+		snprintf(why, whylen, "request of %zu bytes is longer than %u", len, VLUN_CTL_REQ_MAX);
+		return -E2BIG;
+	}
+	if (len == 0 || memchr(req, '\0', len)) {
+		snprintf(why, whylen, len ? "request contains a NUL byte" : "empty request");
+		return -EINVAL;
+	}
+	memcpy(buf, req, len);
+	buf[len] = '\0';
+	r = parse_request(buf, len, &p, why, whylen);
+	if (r == 0)
+		r = execute(NULL, &p, &reason, &payload, why, whylen);
+	free(reason);
+	free(payload);
+	return r;
 }
 
 static void reply(int fd, int r, const char *reason)

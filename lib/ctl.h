@@ -138,6 +138,12 @@ int vlun_ctl_query(const uint8_t pool_uuid[VLUN_UUID_LEN], const char *request, 
  * length of the name (including the leading NUL) written to buf. */
 size_t vlun_ctl_socket_name(const uint8_t pool_uuid[VLUN_UUID_LEN], char *buf, size_t len);
 
+/* Exposed for tests and the fuzzer: the checks the server makes on one
+ * request of len bytes (length, NUL bytes, syntax, verb, keys and values)
+ * without a pool — nothing is executed. 0 when the server would execute
+ * it, else the negative errno it would answer with and the reason in why. */
+int vlun_ctl_check_request(const char *req, size_t len, char *why, size_t whylen);
+
 #ifdef __cplusplus
 }
 #endif
