@@ -57,7 +57,7 @@ VLUN_EXPORT int vlun_parse_size(const char *s, uint64_t *ret_bytes)
 {
 	uint64_t whole = 0, frac = 0, frac_div = 1, bytes;
 	unsigned shift, nfrac = 0;
-	bool whole_only, have_frac = false;
+	bool whole_only, have_frac = false, too_big = false;
 	const char *p = s;
 	int r;
 
@@ -66,9 +66,10 @@ VLUN_EXPORT int vlun_parse_size(const char *s, uint64_t *ret_bytes)
 	if (*p < '0' || *p > '9')
 		return -EINVAL;
 	for (; *p >= '0' && *p <= '9'; p++) {
+		/* keep going: malformed input is -EINVAL even when its digits overflow */
 		if (__builtin_mul_overflow(whole, 10, &whole) ||
 		    __builtin_add_overflow(whole, (uint64_t)(*p - '0'), &whole))
-			return -ERANGE;
+			too_big = true;
 	}
 	if (*p == '.') {
 		have_frac = true;
@@ -87,6 +88,8 @@ VLUN_EXPORT int vlun_parse_size(const char *s, uint64_t *ret_bytes)
 		return r;
 	if (have_frac && whole_only)
 		return -EINVAL;
+	if (too_big)
+		return -ERANGE;
 
 	if (shift > 0 && (whole >> (64 - shift)) != 0)
 		return -ERANGE;
