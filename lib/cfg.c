@@ -61,6 +61,11 @@ static int check_pool_spec(const char *whole, const char *spec, const char *what
 		vlun_set_reason(ret_reason, "cfgstring '%s': %s is empty", whole, what);
 		return -EINVAL;
 	}
+	if (strchr(spec, '|')) {
+		vlun_set_reason(ret_reason, "cfgstring '%s': %s '%s' contains '|', which cannot appear in a path "
+				"(it separates a glob from the vdisk name)", whole, what, spec);
+		return -EINVAL;
+	}
 	for (;;) {
 		const char *comma = strchr(p, ',');
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
