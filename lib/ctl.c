@@ -104,6 +104,15 @@ static int unescape(char *s, char *why, size_t whylen, const char *key)
 	return 0;
 }
 
+/* Reasons quote request values, which may hold any byte once %XX is
+ * decoded (%0a): keep them one printable line for the log and the reply. */
+static void one_line(char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 /* Splits "verb k=v k=v" in place (buf is modified). */
 static int parse_request(char *buf, size_t len, struct ctl_parsed *ret, char *why, size_t whylen)
 {
@@ -679,6 +688,7 @@ int vlun_ctl_check_request(const char *req, size_t len, char *why, size_t whylen
 	r = parse_request(buf, len, &p, why, whylen);
 	if (r == 0)
 		r = execute(NULL, &p, &reason, &payload, why, whylen);
+	one_line(why);
 	free(reason);
 	free(payload);
 	return r;
@@ -782,9 +792,12 @@ static void serve_one(struct ctl_server *s, int fd)
 	char logcopy[160];
 	snprintf(logcopy, sizeof(logcopy), "%.159s", buf);
 	logcopy[strcspn(logcopy, "\n")] = '\0';
+	one_line(logcopy);
 	r = parse_request(buf, (size_t)n, &p, why, sizeof(why));
 	if (r == 0)
 		r = execute(s->pool, &p, &reason, &payload, why, sizeof(why));
+	one_line(why);
+	one_line(reason);
 	if (r < 0)
 		vlun_info("pool '%s': control request '%s' from pid %d refused: %s", s->name, logcopy,
 			  (int)cred.pid, reason ? reason : why[0] ? why : strerror(-r));
