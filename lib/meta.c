@@ -2079,3 +2079,120 @@ VLUN_EXPORT int vlun_meta_commit_delta(struct vlun_meta *st, struct vlun_meta_me
 	d->seq = seq;
 	return 0;
 }
+
+/* ------------------------------------------------ per-copy inspection
+ * (meta.h: vlun_meta_inspect) for vlunctl check/repair. */
+
+VLUN_EXPORT const char *vlun_meta_copy_name(int idx)
+{
+	static const char *const names[VLUN_COPY_N] = { "label", "slot A", "slot B", "journal" };
+
+	return idx >= 0 && idx < VLUN_COPY_N ? names[idx] : "?";
+}
+
+VLUN_EXPORT int vlun_meta_inspect(struct vlun_meta_member *m, const uint8_t pool_uuid[VLUN_UUID_LEN],
+				  struct vlun_meta_copy ret[VLUN_COPY_N])
+{
+	struct vlun_meta_copy c[VLUN_COPY_N];
+	uint64_t newest = 0, pos = 0, seq;
+	char what[160];
+	int r;
+
+	if (!m || !m->dev || !pool_uuid || !ret)
+		return -EINVAL;
+	memset(c, 0, sizeof(c));
+	c[VLUN_COPY_LABEL].offset = m->label.label_offset;
+	r = vlun_meta_label_read(m->dev, &m->label, c[VLUN_COPY_LABEL].why, sizeof(c[VLUN_COPY_LABEL].why));
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		c[VLUN_COPY_LABEL].state = r == -EPROTONOSUPPORT ? VLUN_COPY_UNSUPPORTED : VLUN_COPY_BAD;
+		if (!c[VLUN_COPY_LABEL].why[0])
+			snprintf(c[VLUN_COPY_LABEL].why, sizeof(c[VLUN_COPY_LABEL].why), "%s", strerror(-r));
+		for (int k = VLUN_COPY_SLOT_A; k < VLUN_COPY_N; k++) {
+			c[k].state = VLUN_COPY_BAD;
+			snprintf(c[k].why, sizeof(c[k].why), "not readable without a valid label");
+		}
+		memcpy(ret, c, sizeof(c));
+		return 0;
+	}
+	for (int s = 0; s < 2; s++) {
+		struct vlun_meta_copy *x = &c[VLUN_COPY_SLOT_A + s];
+		uint8_t *p = NULL;
+		size_t plen = 0;
+
+		x->offset = slot_offset(&m->label, s);
+		r = slot_read(m, pool_uuid, s, &x->seq, &p, &plen, what, sizeof(what));
+		if (r < 0)
+			return r;
+		if (r == SLOT_VALID) {
+			struct vlun_pool_desc *d = NULL;
+			char sub[128] = "";
+			int dr = vlun_meta_decode(p, plen, &d, sub, sizeof(sub));
+
+			if (dr == -ENOMEM) {
+				free(p);
+				return dr;
+			}
+			if (dr == 0 && (memcmp(d->uuid, pool_uuid, VLUN_UUID_LEN) || d->seq != x->seq)) {
+				snprintf(sub, sizeof(sub), "payload's pool uuid or seq does not match its header");
+				dr = -EUCLEAN;
+			}
+			vlun_pool_desc_free(d);
+			if (dr == -EPROTONOSUPPORT) {
+				r = SLOT_UNSUPPORTED;
+				snprintf(what, sizeof(what), "slot %s: %s (seq %llu)", slot_name(s), sub,
+					 (unsigned long long)x->seq);
+			} else if (dr < 0) {
+				r = SLOT_BAD;
+				snprintf(what, sizeof(what), "slot %s: undecodable (seq %llu): %s", slot_name(s),
+					 (unsigned long long)x->seq, sub);
+			}
+		}
+		free(p);
+		x->state = r == SLOT_VALID ? VLUN_COPY_VALID : r == SLOT_EMPTY ? VLUN_COPY_EMPTY :
+			   r == SLOT_UNSUPPORTED ? VLUN_COPY_UNSUPPORTED : VLUN_COPY_BAD;
+		if (x->state != VLUN_COPY_VALID && x->state != VLUN_COPY_EMPTY)
+			snprintf(x->why, sizeof(x->why), "%s", what);
+		if (x->state == VLUN_COPY_VALID)
+			newest = VLUN_MAX(newest, x->seq);
+	}
+	/* The journal chain after this member's newest valid checkpoint. */
+	struct vlun_meta_copy *j = &c[VLUN_COPY_JOURNAL];
+	j->offset = m->label.journal_offset;
+	j->seq = newest;
+	if (newest == 0) {
+		j->state = VLUN_COPY_EMPTY;
+	} else {
+		for (seq = newest + 1;; seq++) {
+			struct jdeltas jd = { 0 };
+			uint64_t len = 0;
+
+			r = journal_read(m, pool_uuid, m->label.journal_bytes, pos, newest, seq, &jd, &len, what,
+					 sizeof(what));
+			jdeltas_clear(&jd);
+			if (r == -ENOMEM)
+				return r;
+			if (r == -EPROTONOSUPPORT) {
+				j->state = VLUN_COPY_UNSUPPORTED;
+				snprintf(j->why, sizeof(j->why), "%s", what);
+				break;
+			}
+			if (r == JR_BAD) {
+				j->state = VLUN_COPY_BAD;
+				snprintf(j->why, sizeof(j->why), "%.80s, at journal position %llu after %u good record(s)",
+					 what, (unsigned long long)pos, j->records);
+				break;
+			}
+			if (r != JR_OK)
+				break;
+			j->records++;
+			j->seq = seq;
+			pos += VLUN_ALIGN_UP(len, BLK);
+			if (pos >= m->label.journal_bytes)
+				break;
+		}
+	}
+	memcpy(ret, c, sizeof(c));
+	return 0;
+}

@@ -95,4 +95,34 @@ int vlun_meta_decode(const uint8_t *buf, size_t len, struct vlun_pool_desc **ret
 /* Applies a delta to a description (used by replay and by pool.c). */
 int vlun_meta_apply_delta(struct vlun_pool_desc *d, const struct vlun_meta_delta *delta);
 
+/* Per-copy inspection for `vlunctl check` / `repair` (issue 8). Read-only:
+ * the label, both checkpoint slots and the journal chain that follows the
+ * member's newest valid checkpoint. seq: the slot's checkpoint seq (also
+ * for a bad copy whose header was intact), for the journal the seq of the
+ * last good record of the chain (the checkpoint's when there is none);
+ * records: journal records in that chain. A journal copy is BAD when the
+ * record after the chain's end claims to continue it but fails its checks
+ * (torn, crc), which is also what an interrupted commit leaves. */
+enum vlun_meta_copy_state {
+	VLUN_COPY_VALID = 0,
+	VLUN_COPY_EMPTY = 1,       /* never written (a new pool's second slot) */
+	VLUN_COPY_BAD = 2,         /* torn, crc mismatch, undecodable, misplaced */
+	VLUN_COPY_UNSUPPORTED = 3, /* written by a newer, incompatible vlun */
+};
+enum { VLUN_COPY_LABEL = 0, VLUN_COPY_SLOT_A = 1, VLUN_COPY_SLOT_B = 2, VLUN_COPY_JOURNAL = 3,
+       VLUN_COPY_N = 4 };
+struct vlun_meta_copy {
+	uint32_t state;      /* enum vlun_meta_copy_state */
+	uint64_t offset;     /* bytes from the member's start */
+	uint64_t seq;
+	uint32_t records;    /* journal only */
+	char why[160];       /* what is wrong, "" when VALID/EMPTY */
+};
+/* Inspects the copies of member m (its label already read into m->label)
+ * for the pool pool_uuid; fills ret[VLUN_COPY_N]. 0 or -errno (-ENOMEM). */
+int vlun_meta_inspect(struct vlun_meta_member *m, const uint8_t pool_uuid[VLUN_UUID_LEN],
+		      struct vlun_meta_copy ret[VLUN_COPY_N]);
+/* The name of a copy index ("label", "slot A", "slot B", "journal"). */
+const char *vlun_meta_copy_name(int idx);
+
 #endif

@@ -40,6 +40,7 @@
 
 #include "ctl.h"
 #include "vlun.h"
+#include "vlunctl_check.h"
 #include "vlunctl_mirror.h"
 #include "vlunctl_stats.h"
 
@@ -1815,7 +1816,24 @@ static int cmd_mirror(struct ctx *c)
 	return vlunctl_mirror_run(&e);
 }
 
+/* pool check / pool repair: in vlunctl_check.c */
+static int cmd_check(struct ctx *c)
+{
+	bool repair = !strcmp(c->cmd->verb, "repair");
+	int r = expand_spec(c, repair ? "cannot repair the pool" : "cannot check the pool");
+
+	if (r)
+		return r;
+	return vlunctl_check(c->paths, c->npaths, repair, c->a->seen & OPT_FORCE, c->a->seen & OPT_JSON);
+}
+
 static const struct command commands[] = {
+	{ "pool", "check", "<pool-spec> [--json]",
+	  "every metadata copy on every member: valid or why not, seq, newest (exit 1 on problems)",
+	  OPT_JSON | OPT_POOL, true, 0, 0, false, cmd_check },
+	{ "pool", "repair", "<pool-spec> [--force]",
+	  "rewrite bad and stale metadata copies from the newest valid one (--force: members missing)",
+	  OPT_FORCE | OPT_POOL, true, 0, 0, true, cmd_check },
 	{ "pool", "create", "<name> <member>... [--meta-size SIZE] [--force]",
 	  "label the members and write a new, empty pool", OPT_META_SIZE | OPT_FORCE | OPT_POOL,
 	  false, 1, -1, true, cmd_pool_create },
