@@ -414,8 +414,10 @@ int prmap_kernel_name(const char *sysfs_root, const char *device, char **ret_kna
 	return 0;
 }
 
-/* H:C:T:L of a path ("/dev/sdb" → "2:0:0:0"), NULL if unknown */
-static char *path_hctl(const char *sysfs_root, const char *path)
+/* The sysfs device of a path: the link target of /sys/block/sdX/device
+ * (full: it names the iSCSI session, which a re-login renews even when
+ * the H:C:T:L and the sdX name are reused), or its last part, H:C:T:L */
+static char *path_link(const char *sysfs_root, const char *path, bool full)
 {
 	char p[PATH_MAX], link[PATH_MAX];
 	const char *name = strrchr(path, '/'), *base;
@@ -428,7 +430,12 @@ static char *path_hctl(const char *sysfs_root, const char *path)
 		return NULL;
 	link[l] = 0;
 	base = strrchr(link, '/');
-	return strdup(base ? base + 1 : link);
+	return strdup(full || !base ? link : base + 1);
+}
+
+static char *path_hctl(const char *sysfs_root, const char *path)
+{
+	return path_link(sysfs_root, path, false);
 }
 
 /* ------------------------------------------------------------ default transport */
@@ -607,6 +614,7 @@ static const struct prmap_transport default_transport = {
 struct prpath {
 	char *path;
 	char *hctl;
+	char *ident;               /* sysfs device link: same path iff equal */
 	bool registered;
 	int err;
 };
@@ -657,6 +665,7 @@ static void paths_free(struct prpath *p, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(p[i].path);
 		free(p[i].hctl);
+		free(p[i].ident);
 	}
 	free(p);
 }
@@ -857,6 +866,7 @@ static int discover(struct prmap *m, struct prpath **ret, size_t *ret_n)
 	for (size_t i = 0; i < n; i++) {
 		p[i].path = v[i];
 		p[i].hctl = path_hctl(m->sysfs_root, v[i]);
+		p[i].ident = path_link(m->sysfs_root, v[i], true);
 	}
 	free(v);
 	*ret = p;
@@ -1075,11 +1085,12 @@ int prmap_refresh(struct prmap *m, unsigned *ret_registered)
 		if (r < 0)
 			goto out;
 		/* a path keeps its registration only if it is the same SCSI
-		 * device (a re-login is a new H:C:T:L) */
+		 * device of the same session (a re-login may reuse the sdX
+		 * name and the H:C:T:L, never the session) */
 		for (size_t i = 0; i < nn; i++)
 			for (size_t j = 0; j < m->n; j++)
-				if (strcmp(np[i].path, m->paths[j].path) == 0 && np[i].hctl && m->paths[j].hctl &&
-				    strcmp(np[i].hctl, m->paths[j].hctl) == 0)
+				if (strcmp(np[i].path, m->paths[j].path) == 0 && np[i].ident && m->paths[j].ident &&
+				    strcmp(np[i].ident, m->paths[j].ident) == 0)
 					np[i].registered = m->paths[j].registered;
 		had = n_registered(m) > 0 || m->fenced;
 		paths_free(m->paths, m->n);

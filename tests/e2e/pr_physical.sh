@@ -33,6 +33,9 @@ lba16() { dd if="$1" bs=512 skip=16 count=1 iflag=direct status=none | od -An -c
 # keys through a path, as one line; how many times key $2 is registered
 keys_line() { pr_keys "$1" | paste -sd' '; }
 key_count() { pr_keys "$1" | grep -cx "$2"; }
+# the reservation type as sg_persist names it (lib's pr_type also matches
+# sg_persist's "Peripheral device type: disk" line)
+resv_type() { sgp --in --read-reservation "$1" 2>/dev/null | sed -n 's/.*scope: .*type: *//p'; }
 
 # vlun-pr hold in the background: hold_bg NAME args... ; sets HOLD_PID
 hold_bg() {
@@ -148,11 +151,13 @@ scenario_main() {
 	local H1=$HOLD_PID
 	show "$PR" show "$dev"
 	check "every path of the map registered with K1" eq "$(key_count "$h1a" $K1)" 2
-	check "reservation Write Exclusive - Registrants Only, held by K1" eq "$(pr_holder "$h1b") $(pr_type "$h1b")" \
+	check "reservation Write Exclusive - Registrants Only, held by K1" eq "$(pr_holder "$h1b") $(resv_type "$h1b")" \
 		"$(printf '%x' $K1 | sed 's/^/0x/') Write Exclusive, registrants only"
 	out=$("$PR" show "$dev" --json)
+	echo "$out"
+	# per path: K1 twice in keys and once as the holder
 	check "vlun-pr show --json: both paths see K1 twice and we-ro" \
-		test "$(grep -c '"type": "we-ro"' <<<"$out")" = 2 -a "$(grep -c "\"$K1\"" <<<"$out")" = 4
+		test "$(grep -c '"we-ro"' <<<"$out")" = 2 -a "$(grep -c "\"$K1\"" <<<"$out")" = 6
 	check "host1 writes through $h1a" contains "$(raw_write "$h1a")" 'Good'
 	check "host1 writes through $h1b" contains "$(raw_write "$h1b")" 'Good'
 	check "node 2 (unregistered) cannot write" contains "$(raw_write "$h2")" 'Reservation Conflict'
@@ -163,14 +168,15 @@ scenario_main() {
 	check "node 2's readonly registration is gone after its command" eq "$(key_count "$h1a" $K2)" 0
 
 	step "exclusive: a path logged out and back in is registered again"
-	local before; before=$(mpath_hctl)
 	must iscsiadm -m node -T "$PTGT" -p "$P2:3260" -I default --logout
 	must wait_for 20 sh -c "[ \$(multipath -ll $MAP 2>/dev/null | grep -c 'active ready running') = 1 ]"
 	must iscsiadm -m node -T "$PTGT" -p "$P2:3260" -I default --login
 	udevadm settle
 	must wait_for 30 sh -c "[ \$(multipath -ll $MAP 2>/dev/null | grep -c 'active ready running') = 2 ]"
 	local newp
-	newp=/dev/$(mpath_hctl | grep -vxF "$before" | awk '{ print $2 }' | head -n1)
+	# host1's session on P2 (node 2 is on P1 only); a re-login may reuse
+	# the sdX name and even the H:C:T:L
+	newp=/dev/$(iscsiadm -m session -P 3 2>/dev/null | awk -v p="$P2" '$0 ~ "Current Portal: " p ":" { f = 1 } f && /Attached scsi disk/ { print $4; exit }')
 	h1a=/dev/$(mpath_paths | sed -n 1p); h1b=/dev/$(mpath_paths | sed -n 2p)
 	show multipath -ll "$MAP"
 	say "      returning path: $newp"
@@ -201,13 +207,13 @@ scenario_main() {
 	step "shared: host1 and node 2 share the LUN (Write Exclusive - All Registrants)"
 	must hold_bg h1-shared "$dev" --mode shared --key $K1 --interval 2 --multipathd no
 	H1=$HOLD_PID
-	check "reservation Write Exclusive - All Registrants" eq "$(pr_type "$h1a")" "Write Exclusive, all registrants"
+	check "reservation Write Exclusive - All Registrants" eq "$(resv_type "$h1a")" "Write Exclusive, all registrants"
 	check "both paths registered with K1" eq "$(key_count "$h1a" $K1)" 2
 	check "node 2 shared is admitted and writes" \
 		contains "$(prx hold "$h2" --mode shared --key $K2 -- sh -c "sg_turs $h2; sg_turs $h2; sg_raw -s 512 -i /tmp/pat0 $h2 2a 00 00 00 00 10 00 00 01 00")" 'exit 0$'
 	check "node 2 exclusive is refused (exit 4)" contains "$(prx hold "$h2" --mode exclusive --key $K2 -- true)" 'exit 4$'
 	check "node 2 readonly is admitted" contains "$(prx hold "$h2" --mode readonly --key $K2 -- true)" 'exit 0$'
-	check "after node 2 left, only K1 remains, reservation kept" eq "$(keys_line "$h1a") $(pr_type "$h1a")" \
+	check "after node 2 left, only K1 remains, reservation kept" eq "$(keys_line "$h1a") $(resv_type "$h1a")" \
 		"$(printf '0x%x 0x%x' $K1 $K1) Write Exclusive, all registrants"
 	out=$(hold_stop $H1)
 	check "host1's shared hold ends cleanly (exit 0)" contains "$out" 'exit 0$'
