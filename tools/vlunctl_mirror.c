@@ -1217,8 +1217,8 @@ static void print_jobs_json(const struct vlunctl_mirror_env *e, const struct vlu
 static int cmd_jobs(const struct vlunctl_mirror_env *e)
 {
 	struct progress pr;
-	bool held = true;
-	int r;
+	bool held = true, locked = false;
+	int r, pid = 0;
 
 	r = open_pool(e->ctx, "cannot list jobs");
 	if (r)
@@ -1231,6 +1231,8 @@ static int cmd_jobs(const struct vlunctl_mirror_env *e)
 		r = query_jobs(e, &jobs, &n);
 		if (r == -ECONNREFUSED) {
 			held = false;
+			/* locked by a process that does not answer (older vlun, other host)? */
+			locked = vlun_pool_paths_in_use(*e->paths, *e->npaths, &pid) > 0;
 			if (desc_jobs(*e->desc, &jobs, &n) < 0)
 				return fail(MX_EXIT_FAIL, strerror(ENOMEM), NULL, "cannot list jobs");
 		} else if (r) {
@@ -1254,6 +1256,9 @@ static int cmd_jobs(const struct vlunctl_mirror_env *e)
 			}
 			if (n == 0)
 				printf("no jobs in %s\n", e->pool_label);
+			else if (!held && locked)
+				printf("(%s is held by a process that does not answer on the control channel: these are the jobs recorded in the metadata, their progress is unknown)\n",
+				       e->pool_label);
 			else if (!held)
 				printf("(no process holds %s, so nothing runs these: 'vlunctl resync <pool-spec> --wait' runs them here, or the next holder does)\n",
 				       e->pool_label);
