@@ -40,17 +40,19 @@ for m in d["members"]:
                 print(c["offset"])' "$1" "$2"
 }
 
-# the newest valid slot of a member: "offset" (4 KiB header + 64 KiB is
-# more than the payload of this small pool)
-newest_slot() {
+# "<offset of copy> <newest valid slot of mem> <newest valid slot of other>"
+offsets() {
 	"$VLUNCTL" pool check "$P" --json 2>/dev/null | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-for m in d["members"]:
-    if m["path"].endswith("/" + sys.argv[1]):
-        best = max((c for c in m["copies"] if c["copy"].startswith("slot") and c["state"] == "valid"),
-                   key=lambda c: c["seq"], default=None)
-        print(best["offset"] if best else "")' "$1"
+def mem(name):
+    return next(m for m in d["members"] if m["path"].endswith("/" + name))
+def newest(m):
+    return max((c for c in m["copies"] if c["copy"].startswith("slot") and c["state"] == "valid"),
+               key=lambda c: c["seq"])["offset"]
+m = mem(sys.argv[1])
+off = next(c["offset"] for c in m["copies"] if c["copy"] == sys.argv[2])
+print(off, newest(m), newest(mem(sys.argv[3])))' "$1" "$2" "$3"
 }
 
 damage() { # FILE OFFSET flip|tear
@@ -79,10 +81,8 @@ for mem in m0 m1; do
 	for copy in "slot A" "slot B" "journal" "label"; do
 		for kind in flip tear; do
 			setup
-			off=$(copy_off $mem "$copy")
+			read -r off good_self good_other < <(offsets $mem "$copy" $other)
 			[ -n "$off" ] || { bad "no offset for $mem $copy"; continue; }
-			good_other=$(newest_slot $other)
-			good_self=$(newest_slot $mem)
 			damage "$P/$mem" "$off" $kind
 			VC_MULTILINE=1 vc 1 pool check "$P"
 			if [ "$copy" = label ]; then
