@@ -73,7 +73,6 @@ struct job_runner {
 	pthread_mutex_t lock;     /* below; taken after ctl_lock, never before */
 	pthread_cond_t cond;
 	bool stop, kicked;
-	uint64_t resync_rate;
 	struct job_rt resync;
 	struct job_rt *mig;       /* runtime state of the persistent jobs */
 	size_t nmig;
@@ -601,7 +600,7 @@ static int resync_step(struct job_runner *jr)
 		snprintf(rt->what, sizeof(rt->what), "resync of mirror copies that are behind");
 		vlun_info("pool '%s': resync started: %llu bytes behind", p->desc->name, (unsigned long long)remaining);
 	}
-	rt->rate = jr->resync_rate;
+	rt->rate = atomic_load(&p->resync_rate);
 	rt->total = rt->done + remaining;
 	pthread_mutex_unlock(&jr->lock);
 
@@ -1040,13 +1039,7 @@ VLUN_EXPORT int vlun_resync_start(struct vlun_pool *p, uint64_t rate, char **ret
 	int r = writable(p, ret_reason);
 	if (r < 0)
 		return r;
-	struct job_runner *jr = p->jobs;
-	if (jr) {
-		pthread_mutex_lock(&jr->lock);
-		jr->resync_rate = rate;
-		jr->resync.rate = rate;
-		pthread_mutex_unlock(&jr->lock);
-	}
+	atomic_store(&p->resync_rate, rate);
 	jobs_kick(p);
 	return 0;
 }

@@ -301,7 +301,9 @@ int mirror_repair_error_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t 
 		e->flags = (e->flags & ~VLUN_EXT_ERROR) | VLUN_EXT_ALT_DIRTY;
 		changed = true;
 	}
-	if (r == 0 && changed) {
+	if (r == 0 && !changed)
+		r = -EIO; /* nothing this can repair: the write fails */
+	if (r == 0) {
 		r = mirror_publish_locked(p, vdisk_id, vs, ns, ext, n, true);
 		jobs_kick(p);
 	}

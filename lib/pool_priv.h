@@ -89,6 +89,7 @@ struct vlun_pool {
 	bool frees_pending;          /* alloc has frees waiting for a commit */
 	bool need_full_commit;       /* desc changed beyond deltas (member state): checkpoint */
 	struct job_runner *jobs;     /* resync / migration thread (job.c); NULL until started */
+	_Atomic uint64_t resync_rate; /* bytes/s limit of the resync, 0 none (vlun_resync_start) */
 
 	/* metadata changes made but not yet durable (pending + committing) */
 	atomic_ulong meta_dirty;
