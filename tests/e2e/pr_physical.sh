@@ -1,4 +1,4 @@
-# suites: e2e pr
+# suites: pr
 # summary: vlun-pr on a multipathed physical LUN (LIO fileio, 2 portals): every mode row, a second node, preempt-and-abort fencing by content, path re-registration, multipathd's reservation_key
 #
 # The physical-LUN side of persistent reservations (lib/prmap, tools/vlun-pr;
