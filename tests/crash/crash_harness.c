@@ -1187,6 +1187,7 @@ int main(int argc, char **argv)
 {
 	const char *modes_arg = "exit,tear,drop,fail", *report = NULL;
 	unsigned seeds = 1, ops = 40, every = 1;
+	uint64_t only = 0; /* --point K: just that point, keep the directory */
 	uint64_t seed0 = 1;
 	const char *big = getenv("VLUN_CRASH_SWEEP");
 	char tmpl[PATH_MAX];
@@ -1208,13 +1209,15 @@ int main(int argc, char **argv)
 			ops = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--every") && i + 1 < argc)
 			every = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--point") && i + 1 < argc)
+			only = strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--selftest"))
 			strict_selftest = true;
 		else if (!strcmp(argv[i], "--report") && i + 1 < argc)
 			report = argv[++i];
 		else
 			die("usage: crash_harness [--mode exit,tear,drop,fail] [--seeds N] [--seed S] [--ops N] "
-			    "[--every K] [--report FILE] [--selftest] [-v]");
+			    "[--every K] [--point K] [--report FILE] [--selftest] [-v]");
 	}
 	if (getenv("VLUN_UNDER_VALGRIND") && !strcmp(getenv("VLUN_UNDER_VALGRIND"), "1")) {
 		fprintf(stderr, "skipped under valgrind: the harness drives io_uring\n");
@@ -1256,7 +1259,7 @@ int main(int argc, char **argv)
 			unsigned tried = 0, fired = 0, failed = 0;
 			unsigned fails_by_kind[K_N] = { 0 }, tried_by_kind[K_N] = { 0 };
 			time_t t0 = time(NULL);
-			for (uint64_t k = 1; k <= n; k += every) {
+			for (uint64_t k = only ? only : 1; k <= (only ? only : n); k += every) {
 				/* tear only means something for a write */
 				if (mode == VLUN_CRASH_TEAR && pts[k].kind >= K_FLUSH)
 					continue;
@@ -1294,6 +1297,10 @@ int main(int argc, char **argv)
 	}
 	if (rep)
 		fclose(rep);
+	if (only) {
+		printf("kept %s (members m0..m2, log, trace)\n", dir);
+		return total_fail ? 1 : 0;
+	}
 	for (int i = 0; i < 3; i++) {
 		char *p = member_path(i);
 		unlink(p);
