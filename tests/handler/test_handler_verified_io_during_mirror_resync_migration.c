@@ -123,10 +123,13 @@ static void counts(const struct vlun_pool_desc *d, uint64_t *mirrored, uint64_t 
 	}
 }
 
-/* Waits until the committed state satisfies what; 90 s at most. */
+/* Waits until the committed state satisfies what; 90 s at most (15 min
+ * under valgrind). */
 static void wait_for(const char *dir, const char *what, bool (*pred)(const struct vlun_pool_desc *))
 {
-	for (int i = 0; i < 900; i++) {
+	const char *vg = getenv("VLUN_UNDER_VALGRIND");
+	int limit = vg && !strcmp(vg, "1") ? 9000 : 900;
+	for (int i = 0; i < limit; i++) {
 		struct vlun_pool_desc *d = look(dir);
 		bool ok = pred(d);
 		vlun_pool_desc_free(d);

@@ -37,7 +37,9 @@ static void test_migrate_resumes_after_reopen(void **state)
 	struct vlun_migrate_opts o = { .vdisk = "d", .from_member = VLUN_NO_MEMBER, .to = &to, .nto = 1,
 				       .rate = 8ull << 20 };
 	assert_int_equal(vlun_migrate_start(p, &o, &id, NULL), 0);
-	usleep(700000); /* ~5 MiB at 8 MiB/s */
+	/* interrupt it once some regions have moved (it needs >= 2 s) */
+	for (int i = 0; i < 60000 && bytes_on(p, 0, NULL) == SIZE; i++)
+		usleep(10000);
 	vlun_vdisk_close(vd);
 	vlun_pool_close(p);
 
