@@ -96,7 +96,10 @@ static void test_readers_see_consistent_maps(void **state)
 		if (vlun_map_page_count(map) < minpages)
 			minpages = vlun_map_page_count(map);
 		clock_gettime(CLOCK_MONOTONIC, &t);
-	} while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 < 1.5);
+		/* 1.5 s, and under valgrind on a loaded machine (where 1.5 s
+		 * may hold fewer) at least 101 map changes. */
+	} while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 < 1.5 ||
+		 atomic_load(&sets) <= 100);
 
 	atomic_store(&stop, true);
 	for (int i = 0; i < 4; i++)
@@ -106,7 +109,6 @@ static void test_readers_see_consistent_maps(void **state)
 		      (unsigned long long)maxpages);
 	assert_int_equal(atomic_load(&bad), 0);
 	assert_true(atomic_load(&lookups) > 1000);
-	assert_true(atomic_load(&sets) > 100);
 	assert_true(maxpages > minpages); /* pages were rebuilt, not only replaced */
 	vlun_map_free(map);
 }
