@@ -717,3 +717,45 @@ out:
 	free(dst);
 	return r;
 }
+
+int mirror_member_flush_failed_locked(struct vlun_pool *p, uint32_t m, const char *why)
+{
+	if (m >= p->desc->nmembers)
+		return -EINVAL;
+	if (!holds_mirror_copy(p, m))
+		return -EIO; /* nothing to fail over to: the flush error stands */
+	mirror_member_fail_locked(p, m, why);
+	int ret = 0;
+	for (uint32_t i = 0; i < p->desc->nvdisks; i++) {
+		uint32_t id = p->desc->vdisks[i].id;
+		const struct vlun_vdisk_desc *d = &p->desc->vdisks[i];
+		uint32_t cnt = 0;
+		for (uint32_t k = 0; k < d->nextents; k++) {
+			const struct vlun_extent *e = &d->extents[k];
+			bool backed = e->member != VLUN_NO_MEMBER && !(e->flags & VLUN_EXT_INVALID);
+			bool mirrored = (e->flags & VLUN_EXT_ALT_EXISTS) && e->alt_member != VLUN_NO_MEMBER;
+			if (backed && !mirrored && e->member == m)
+				ret = -EIO;
+			cnt += mirrored && (e->member == m || e->alt_member == m);
+		}
+		if (cnt == 0)
+			continue;
+		struct vlun_extent *ranges = calloc(cnt, sizeof(*ranges));
+		if (!ranges)
+			return -ENOMEM;
+		uint32_t j = 0;
+		for (uint32_t k = 0; k < d->nextents; k++) {
+			const struct vlun_extent *e = &d->extents[k];
+			if ((e->flags & VLUN_EXT_ALT_EXISTS) && e->alt_member != VLUN_NO_MEMBER &&
+			    (e->member == m || e->alt_member == m))
+				ranges[j++] = *e;
+		}
+		for (j = 0; j < cnt; j++) {
+			int r = mirror_mark_behind_locked(p, id, ranges[j].vsector, ranges[j].nsectors, m);
+			if (r < 0)
+				ret = r;
+		}
+		free(ranges);
+	}
+	return ret;
+}

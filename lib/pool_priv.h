@@ -50,6 +50,7 @@ enum ctl_work_kind {
 	CTL_UNMAP,   /* UNMAP / WRITE_ZEROES on a thin disk */
 	CTL_CALL,    /* run fn(arg) on the controller thread */
 	CTL_WFAIL,   /* one side of a mirrored write failed: mark, then end it */
+	CTL_FFAIL,   /* a member's flush failed: fail it over where mirrored */
 	CTL_MERR,    /* a member returned an I/O error (read retried elsewhere) */
 };
 
@@ -175,6 +176,10 @@ void mirror_member_restore_locked(struct vlun_pool *p, uint32_t m);
  * remains for some part. */
 int mirror_mark_behind_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t vs, uint64_t ns,
 			      uint32_t m);
+/* A flush of member m failed: m is FAILED and every mirrored extent with
+ * a copy on m is behind there (copies swapped where m held the primary).
+ * -EIO when m also holds data with no other copy (the flush fails). */
+int mirror_member_flush_failed_locked(struct vlun_pool *p, uint32_t m, const char *why);
 /* A write hit ERROR on [vs, vs+ns): promote a clean alternate. -EIO none. */
 int mirror_repair_error_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t vs, uint64_t ns);
 /* Commits pending deltas, or a checkpoint when need_full_commit. */

@@ -79,6 +79,8 @@ struct vreq {
 enum piece_kind {
 	PK_PLAIN = 0,  /* an error is the request's error */
 	PK_MREAD,      /* read of a clean mirrored range: retry on the other copy */
+	PK_FLUSH,      /* fsync of one member: on error the controller decides
+			* (a member holding only mirror copies fails over) */
 	PK_MWRITE,     /* one side of a mirrored write: the controller marks the
 			* failed side behind and the write succeeds on the other */
 };
@@ -277,6 +279,14 @@ static void piece_pio_done(struct vlun_pio *pio, int res)
 		pc->pio.fd = p->members[pc->other].fd;
 		pc->pio.direct = p->members[pc->other].direct;
 		piece_pio_start(pc);
+		return;
+	}
+	if (res < 0 && pc->kind == PK_FLUSH) {
+		vlun_warn("vdisk '%s': flush of member %u failed: %s", pc->r->vd->name, pc->member, strerror(-res));
+		pc->w.kind = CTL_FFAIL;
+		pc->w.arg = pc;
+		pc->err = res;
+		pool_ctl_queue(p, &pc->w);
 		return;
 	}
 	if (res < 0 && pc->kind == PK_MWRITE) {
@@ -963,6 +973,25 @@ void vdisk_ctl_run_locked(struct vlun_pool *p, struct ctl_work *w)
 	case CTL_WFAIL:
 		wfail_run(p, w->arg);
 		break;
+	case CTL_FFAIL: {
+		/* A member's cache flush failed: what it acknowledged since
+		 * the last good flush may be lost. Where it holds mirror copies
+		 * those are marked behind (the member fails over); data that
+		 * lives only there makes the flush fail. */
+		struct piece *pc = w->arg;
+		char why[96];
+		snprintf(why, sizeof(why), "a cache flush failed: %s", strerror(-pc->err));
+		int rr = mirror_member_flush_failed_locked(p, pc->member, why);
+		if (rr < 0) {
+			piece_end(pc, pc->err);
+			break;
+		}
+		pc->w.kind = CTL_COMMIT;
+		pc->w.fn = wfail_commit_done;
+		pc->w.arg = pc;
+		pool_ctl_queue(p, &pc->w);
+		break;
+	}
 	case CTL_MERR: {
 		struct merr_work *mw = w->arg;
 		mirror_member_error_locked(p, mw->member, mw->res);
@@ -1158,6 +1187,7 @@ static void flush_start(struct vreq *r)
 			vreq_fail(r, VLUN_E_NOMEM, 0);
 			continue;
 		}
+		pc->kind = PK_FLUSH;
 		piece_submit(pc, m, VLUN_PIO_FSYNC, 0);
 	}
 }
