@@ -42,9 +42,9 @@ ip link set lo up
 # what to do: written by the host (scripts/lab) into the lab share
 LAB_MODE=run
 [ -r /lab/run.conf ] && . /lab/run.conf
-export LAB_MODE LAB_SCENARIOS LAB_VERBOSE LAB_BACKEND
+export LAB_MODE LAB_SCENARIOS LAB_VERBOSE LAB_BACKEND LAB_RESUME LAB_BOOT
 
-echo "[init] $(uptime_s)s: kernel $(uname -r), mode $LAB_MODE"
+echo "[init] $(uptime_s)s: kernel $(uname -r), mode $LAB_MODE${LAB_RESUME:+, boot ${LAB_BOOT:-2} of $LAB_RESUME after a power cut}"
 /lib/systemd/systemd-udevd --daemon
 udevadm trigger --action=add --type=subsystems
 udevadm trigger --action=add --type=devices

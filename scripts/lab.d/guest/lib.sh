@@ -387,6 +387,27 @@ digest() {
 	dd if="$1" bs=1M count=$(( $2 / 1048576 )) iflag=direct status=none | sha256sum | cut -c1-16
 }
 
+# ------------------------------------------------------------ power cut
+
+# lab_power_cut : cut the guest's power now, with whatever I/O is in flight.
+# Only in a scenario whose header says "# reboot: power-cut": the host gave
+# it a data disk (/dev/vdb, the same one on every boot of the run), and on
+# the console line below it kills QEMU with SIGKILL (no shutdown, no sync,
+# no flush), boots again and calls the scenario's scenario_after_reboot
+# with LAB_BOOT=2 (3, ... if that cuts again). The results so far are
+# copied to the host first, without sync(1), which would flush the data
+# disk too (the 9p share writes through to the host).
+lab_power_cut() {
+	[ -b /dev/vdb ] || { say "FAIL  [$LAB_SCENARIO] power cut: no data disk (header '# reboot: power-cut' missing?)"; return 1; }
+	say "      cutting the power (boot ${LAB_BOOT:-1}) at t=$(_lab_t "$LAB_T0")s"
+	cp -a "$LAB_R/." /results/ 2>/dev/null
+	say "[lab] power-cut: $LAB_SCENARIO boot ${LAB_BOOT:-1}"
+	sleep 120
+	say "FAIL  [$LAB_SCENARIO] the host did not cut the power within 120 s"
+	_lab_row FAIL "power cut" 120 "no SIGKILL from the host after the power-cut line"
+	return 1
+}
+
 # ------------------------------------------------------------ teardown
 
 # Back to a clean guest: no map, no session, no target, no runner, no pool.

@@ -5,12 +5,21 @@
 # Writes results/e2e.tsv (scenario, assertion, PASS|FAIL|SKIP, seconds,
 # detail) and results/done, and copies results to the /results share after
 # every scenario, so a hung guest still leaves what it had.
+#
+# After a power cut (LAB_RESUME=NAME, LAB_BOOT=2, 3, ...; see lab_power_cut
+# in lib.sh) the results so far come back from /results, and scenario NAME
+# runs its scenario_after_reboot instead of scenario_main.
 . /lab/guest/lib.sh
 
 sync_results() { cp -a "$LAB_R/." /results/ 2>/dev/null; sync; }
 
 mkdir -p "$LAB_R"
-: >"$LAB_R/e2e.tsv"
+if [ -n "${LAB_RESUME:-}" ]; then
+	cp -a /results/. "$LAB_R/" 2>/dev/null
+	touch "$LAB_R/e2e.tsv"
+else
+	: >"$LAB_R/e2e.tsv"
+fi
 LAB_T0=$(lab_uptime)
 export LAB_T0
 # fd 3: the console; this runner's own chatter goes to runner.log
@@ -38,14 +47,20 @@ for name in "$@"; do
 		_lab_row FAIL "scenario exists" 0 "no $f"
 		rc=1; continue
 	fi
+	entry=scenario_main log=scenario.log tag=
+	if [ "$name" = "${LAB_RESUME:-}" ]; then
+		entry=scenario_after_reboot log=scenario.boot${LAB_BOOT:-2}.log
+		tag=", boot ${LAB_BOOT:-2} after a power cut"
+		LAB_RESUME=   # the scenarios after it start afresh
+	fi
 	say ""
-	say "=== scenario $name (backend $LAB_BACKEND)"
+	say "=== scenario $name (backend $LAB_BACKEND$tag)"
 	(
 		LAB_SCENARIO=$name
-		exec >"$LAB_SDIR/scenario.log" 2>&1
+		exec >"$LAB_SDIR/$log" 2>&1
 		set -o pipefail
 		. "$f"
-		scenario_main
+		$entry
 	)
 	src=$?
 	[ $src = 0 ] || rc=1
