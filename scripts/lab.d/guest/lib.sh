@@ -408,6 +408,106 @@ lab_power_cut() {
 	return 1
 }
 
+# ------------------------------------------------------------ dm members, mirrors
+
+# Pool members that are device-mapper devices (dm-linear over a loop device
+# over a file), so that a member can fail at run time: its table is swapped
+# for dm-error or dm-flakey and back (suspend, reload, resume).
+DM_DIR=/var/lib/vlun-dm                     # backing files, NAME.loop
+
+# dm_members_create PREFIX SIZE N : /dev/mapper/PREFIX0 .. PREFIX<N-1>
+dm_members_create() {
+	local pre=$1 size=$2 n=$3 i loop
+	modprobe dm_mod && modprobe dm_flakey || return 1
+	mkdir -p "$DM_DIR"
+	for ((i = 0; i < n; i++)); do
+		truncate -s "$size" "$DM_DIR/$pre$i" || return 1
+		loop=$(losetup -f --show "$DM_DIR/$pre$i") || return 1
+		echo "$loop" >"$DM_DIR/$pre$i.loop"
+		dmsetup create "$pre$i" --table "0 $(blockdev --getsz "$loop") linear $loop 0" || return 1
+	done
+	udevadm settle
+	for ((i = 0; i < n; i++)); do test -b "/dev/mapper/$pre$i" || return 1; done
+}
+# dm_member_set NAME linear | error | flakey UP DOWN : swap NAME's table
+# (flakey: UP seconds fine, DOWN seconds every I/O fails, repeating)
+dm_member_set() {
+	local name=$1 loop sz table
+	loop=$(cat "$DM_DIR/$name.loop") || return 1
+	sz=$(blockdev --getsz "$loop") || return 1
+	case $2 in
+	linear) table="0 $sz linear $loop 0" ;;
+	error) table="0 $sz error" ;;
+	flakey) table="0 $sz flakey $loop 0 $3 $4" ;;
+	*) echo "dm_member_set: unknown table '$2'"; return 1 ;;
+	esac
+	# no udev sync: nothing waits for udev's blkid on a device that fails
+	dmsetup suspend --noudevsync "$name" && dmsetup reload "$name" --table "$table" &&
+		dmsetup resume --noudevsync "$name" && dmsetup table "$name"
+}
+# every dm member and its loop device and file (after runner_stop)
+dm_members_remove() {
+	local f name
+	[ -d "$DM_DIR" ] || return 0
+	for f in "$DM_DIR"/*.loop; do
+		[ -f "$f" ] || continue
+		name=$(basename "$f" .loop)
+		dmsetup remove --retry "$name" 2>/dev/null
+		losetup -d "$(cat "$f")" 2>/dev/null
+	done
+	rm -rf "$DM_DIR"
+	return 0
+}
+
+# vjson EXPR cmd... : runs cmd (JSON on stdout) and prints the Python
+# expression EXPR over it (d), lists and dicts as JSON
+vjson() {
+	local expr=$1; shift
+	"$@" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+r = eval(sys.argv[1])
+print(json.dumps(r) if isinstance(r, (list, dict)) else r)' "$expr"
+}
+
+# mirror_copies_identical POOL VDISK : both copies of every mirrored extent
+# of VDISK hold the same bytes (read from the member devices, O_DIRECT, at
+# the offsets vlunctl's JSON gives); prints what it compared
+mirror_copies_identical() {
+	local pool=$1 vd=$2 list m ps am aps n paths bad=0 cnt=0 bytes=0
+	paths=$(vjson "' '.join(m['path'] for m in d['members'])" vlunctl pool show "$pool" --json) || return 1
+	paths=($paths)
+	list=$(vjson "'\\n'.join('%d %d %d %d %d' % (e['member'], e['psector'], e['alt_member'], e['alt_psector'], e['nsectors']) for e in d['extents'] if e['alt_member'] is not None)" \
+		vlunctl vdisk show "$pool" "$vd" --json) || return 1
+	[ -n "$list" ] || { echo "vdisk $vd has no mirrored extent"; return 1; }
+	while read -r m ps am aps n; do
+		if cmp <(dd if="${paths[m]}" iflag=direct,skip_bytes,count_bytes skip=$((ps * 512)) count=$((n * 512)) bs=1M status=none) \
+		       <(dd if="${paths[am]}" iflag=direct,skip_bytes,count_bytes skip=$((aps * 512)) count=$((n * 512)) bs=1M status=none); then
+			:
+		else
+			echo "extent: member $m sector $ps and member $am sector $aps ($n sectors) differ"
+			bad=1
+		fi
+		cnt=$((cnt + 1)) bytes=$((bytes + n * 512))
+	done <<<"$list"
+	echo "compared $cnt mirrored extents, $((bytes / 1048576)) MiB on each side"
+	return $bad
+}
+
+# fio_json_counts FILE : "error total_err writes write_bytes reads read_bytes"
+# summed over the jobs of fio's JSON output
+fio_json_counts() {
+	python3 - "$1" <<-'EOF'
+	import json, sys
+	d = json.load(open(sys.argv[1]))
+	e = t = w = wb = r = rb = 0
+	for j in d["jobs"]:
+	    e += j["error"]; t += j.get("total_err", 0)
+	    w += j["write"]["total_ios"]; wb += j["write"]["io_bytes"]
+	    r += j["read"]["total_ios"]; rb += j["read"]["io_bytes"]
+	print(e, t, w, wb, r, rb)
+	EOF
+}
+
 # ------------------------------------------------------------ teardown
 
 # Back to a clean guest: no map, no session, no target, no runner, no pool.
@@ -422,6 +522,7 @@ lab_teardown() {
 		targetctl clear >/dev/null 2>&1   # rtslib directly: far quicker than targetcli
 	fi
 	runner_stop
+	dm_members_remove
 	rm -rf /var/lib/vlun /var/lib/lab /etc/rtslib-fb-target/pr/* /etc/rtslib-fb-target/saveconfig.json
 	return 0
 }
@@ -446,7 +547,8 @@ fio_verify_only() { fio_job "$1" "$2" --verify_only; }
 # portals, logged in on both, one multipath map. Each part is a step.
 stack_up() {
 	local name=$1 size=$2
-	if [ "$LAB_BACKEND" = vlun ]; then
+	# STACK_KEEP_POOL=1: the scenario made the pool in POOL_DIR and vdisk NAME
+	if [ "$LAB_BACKEND" = vlun ] && [ "${STACK_KEEP_POOL:-0}" != 1 ]; then
 		step "pool on two members and a thin virtual disk (vlunctl)"
 		must pool_create pool0 768M 2
 		must vlunctl vdisk create "$POOL_DIR" "$name" --size "$size" --thin
