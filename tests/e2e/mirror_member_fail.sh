@@ -110,7 +110,7 @@ scenario_main() {
 	check "copies identical after the initial resync" mirror_copies_identical "$SPEC" lin0
 
 	# ---------------------------------------------------------- case A
-	step "A: fio write+verify (sequential 256k, QD8, $RATE); member 1 -> dm-error after 24 MiB"
+	step "A: fio write+verify (sequential 256k, QD8, $RATE); member 1 -> dm-error after 16 MiB"
 	echo "vlun-lab: mirror A starts" >/dev/kmsg
 	W0=$(map_written_mb)
 	json=$LAB_SDIR/fio-a.json
@@ -199,7 +199,7 @@ scenario_main() {
 	show log_since "$start_line" 'resync|member|FAILED'
 	local nfail nok nres
 	nfail=$(log_since "$start_line" "member 0 .*marked FAILED" | wc -l)
-	nok=$(log_since "$start_line" "member 0 .*answers again" | wc -l)
+	nok=$(log_since "$start_line" "member 0 .*answers again: marked OK" | wc -l)
 	nres=$(log_since "$start_line" "resync started" | wc -l)
 	copied=$(resync_copied_since "$start_line")
 	check "B: member 0 failed at least once" sh -c "[ $nfail -ge 1 ]"
