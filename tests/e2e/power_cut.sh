@@ -1,4 +1,4 @@
-# suites: e2e crash
+# suites: crash
 # reboot: power-cut
 # summary: guest power cut (QEMU SIGKILL) under tagged writes, write cache on and off; after reboot every durable write is there
 #
@@ -24,7 +24,9 @@
 # pool's pending allocations, which would help a wce=1 vdisk in that pool
 SPECS=(vdisk0:thin:256M:\;wce=1:pool0 vdisk1:thin:256M:\;wce=0:pool1 vdisk2:linear:128M:\;wce=1:pool0 vdisk3:linear:128M:\;wce=0:pool1)
 MODES=(wce1 wce0 wce1 wce0)
-REGION_MB=(48 48 32 32)
+# thin: a region of 160 chunks, so that chunks are still being allocated
+# (and committed only at the next flush) when the power goes
+REGION_MB=(160 160 32 32)
 PCIO=/lab/guest/power_cut_io.py
 LOGDIR=/results/power_cut     # on the host: survives the power cut
 
