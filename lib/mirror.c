@@ -152,9 +152,9 @@ void mirror_member_fail_locked(struct vlun_pool *p, uint32_t m, const char *why)
 	if (m >= p->desc->nmembers || atomic_load(&p->members[m].failed))
 		return;
 	struct vlun_member_desc *md = &p->desc->members[m];
-	vlun_err("pool '%s': member %u ('%s') marked FAILED (%s); mirrored data continues on the other "
-		 "copies and the ranges written meanwhile are recorded for resync, which starts by itself "
-		 "when the member answers again (or: vlunctl resync)", p->desc->name, m, md->path_hint, why);
+	/* kept short: tcmu-runner's log lines are about 256 bytes */
+	vlun_err("pool '%s': member %u marked FAILED (%s); I/O goes on on the mirror copies; resync when it "
+		 "returns", p->desc->name, m, why);
 	atomic_store(&p->members[m].failed, true);
 	md->state = VLUN_MEMBER_FAILED;
 	vlun_alloc_set_member_state(p->alloc, m, VLUN_MEMBER_FAILED);
