@@ -148,7 +148,7 @@ def cmd_check(a):
     buf = mmap.mmap(-1, 1024 * 1024)
     zero = bytes(SECTOR)
     c = dict(blocks=nblocks, at_last_ack=0, newer_than_ack=0, older_than_last_ack=0,
-             torn=0, never_acked_zero=0, bad_sectors=0, unreadable=0)
+             torn=0, never_acked_zero=0, acked_unflushed_zero=0, bad_sectors=0, unreadable=0)
     bad_examples = []
     off = first * BLOCK
     end = (first + nblocks) * BLOCK
@@ -200,6 +200,8 @@ def cmd_check(a):
             if top == 0:
                 if b not in last:
                     c["never_acked_zero"] += 1
+                else:   # only unflushed writes (wce1), else bad above
+                    c["acked_unflushed_zero"] += 1
             elif top == last.get(b, -1):
                 c["at_last_ack"] += 1
             elif top > last.get(b, 0):
