@@ -89,14 +89,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static struct vlun_vdisk_desc *vdesc_by_id(struct vlun_pool *p, uint32_t id)
-{
-	for (uint32_t i = 0; i < p->desc->nvdisks; i++)
-		if (p->desc->vdisks[i].id == id)
-			return &p->desc->vdisks[i];
-	return NULL;
-}
-
 static bool mfailed(struct vlun_pool *p, uint32_t m)
 {
 	return m == VLUN_NO_MEMBER || m >= p->nmembers || !p->members[m].dev ||
@@ -173,7 +165,7 @@ static void plan_giveback_locked(struct vlun_pool *p, struct plan *pl)
 static void restore_map_locked(struct vlun_pool *p, const struct plan *pl)
 {
 	struct vlun_vdisk *vd = pool_open_vdisk_locked(p, pl->vdisk_id);
-	struct vlun_vdisk_desc *d = vdesc_by_id(p, pl->vdisk_id);
+	struct vlun_vdisk_desc *d = pool_vdesc_by_id_locked(p, pl->vdisk_id);
 	if (!vd || !d)
 		return;
 	struct vlun_extent *ext;
@@ -208,7 +200,7 @@ static int run_plan_locked(struct job_runner *jr, struct plan *pl)
 		r = copy_data(jr, &pl->op[i]);
 
 	pthread_mutex_lock(&p->ctl_lock);
-	struct vlun_vdisk_desc *d = vdesc_by_id(p, pl->vdisk_id);
+	struct vlun_vdisk_desc *d = pool_vdesc_by_id_locked(p, pl->vdisk_id);
 	struct vlun_extent *cur = NULL;
 	uint32_t n = 0;
 	bool same = d && mirror_desc_range(d, pl->old.vsector, pl->old.nsectors, &cur, &n) == 0 && n == 1 &&
@@ -326,6 +318,33 @@ static int job_alloc(struct vlun_pool *p, const struct vlun_job_desc *j, uint64_
 	return vlun_alloc_get(p->alloc, n, align, VLUN_NO_MEMBER, allowed, na, ret_m, ret_ps);
 }
 
+/* Plans moving one copy of the region: a target on an allowed member other
+ * than avoid, a copy op from (src, src_ps) when copy, the old place
+ * (old_m, old_ps) freed on success; ret_m and ret_ps get the target. On
+ * error everything planned so far is given back. */
+static int plan_move(struct vlun_pool *p, const struct vlun_job_desc *j, struct plan *pl, uint32_t avoid,
+		     bool copy, uint32_t src, uint64_t src_ps, uint32_t old_m, uint64_t old_ps, uint32_t *ret_m,
+		     uint64_t *ret_ps)
+{
+	uint64_t n = pl->old.nsectors;
+	uint32_t tm;
+	uint64_t tp;
+	int r = job_alloc(p, j, n, avoid, &tm, &tp);
+	if (r < 0) {
+		plan_giveback_locked(p, pl);
+		return r;
+	}
+	if (copy)
+		pl->op[pl->nop++] = (struct copy_op){ .src = src, .src_ps = src_ps, .dst = tm, .dst_ps = tp, .n = n };
+	pl->tgt_m[pl->ntgt] = tm;
+	pl->tgt_ps[pl->ntgt++] = tp;
+	pl->free_m[pl->nfree] = old_m;
+	pl->free_ps[pl->nfree++] = old_ps;
+	*ret_m = tm;
+	*ret_ps = tp;
+	return 0;
+}
+
 static bool in_scope(const struct vlun_job_desc *j, const struct vlun_vdisk_desc *d, uint64_t *lo, uint64_t *hi)
 {
 	if (j->vdisk_id != UINT32_MAX && j->vdisk_id != d->id)
@@ -376,48 +395,25 @@ static int migrate_find_locked(struct job_runner *jr, const struct vlun_job_desc
 			if (alt)
 				pl->old.alt_psector += s - e->vsector;
 			pl->neu = pl->old;
-			uint64_t n = pl->old.nsectors;
 			bool aclean = alt && !(e->flags & VLUN_EXT_ALT_DIRTY);
 			if (mp) {
-				uint32_t tm;
-				uint64_t tp;
-				int r = job_alloc(p, j, n, alt ? e->alt_member : VLUN_NO_MEMBER, &tm, &tp);
-				if (r < 0)
-					return r;
 				/* read the primary; if its member failed, the clean alternate */
 				bool from_alt = mfailed(p, e->member) && aclean && !mfailed(p, e->alt_member);
-				pl->op[pl->nop++] = (struct copy_op){
-					.src = from_alt ? e->alt_member : e->member,
-					.src_ps = from_alt ? pl->old.alt_psector : pl->old.psector,
-					.dst = tm, .dst_ps = tp, .n = n };
-				pl->tgt_m[pl->ntgt] = tm;
-				pl->tgt_ps[pl->ntgt++] = tp;
-				pl->free_m[pl->nfree] = e->member;
-				pl->free_ps[pl->nfree++] = pl->old.psector;
-				pl->neu.member = tm;
-				pl->neu.psector = tp;
+				int r = plan_move(p, j, pl, alt ? e->alt_member : VLUN_NO_MEMBER, true,
+						  from_alt ? e->alt_member : e->member,
+						  from_alt ? pl->old.alt_psector : pl->old.psector,
+						  e->member, pl->old.psector, &pl->neu.member, &pl->neu.psector);
+				if (r < 0)
+					return r;
 			}
 			if (ma) {
-				uint32_t tm;
-				uint64_t tp;
-				int r = job_alloc(p, j, n, pl->neu.member, &tm, &tp);
-				if (r < 0) {
-					plan_giveback_locked(p, pl);
+				/* a behind copy moves without data: the resync fills it */
+				bool pbad = mfailed(p, e->member);
+				int r = plan_move(p, j, pl, pl->neu.member, aclean, pbad ? e->alt_member : e->member,
+						  pbad ? pl->old.alt_psector : pl->old.psector, e->alt_member,
+						  pl->old.alt_psector, &pl->neu.alt_member, &pl->neu.alt_psector);
+				if (r < 0)
 					return r;
-				}
-				if (aclean) { /* a behind copy moves without data: the resync fills it */
-					bool pbad = mfailed(p, e->member);
-					pl->op[pl->nop++] = (struct copy_op){
-						.src = pbad ? e->alt_member : e->member,
-						.src_ps = pbad ? pl->old.alt_psector : pl->old.psector,
-						.dst = tm, .dst_ps = tp, .n = n };
-				}
-				pl->tgt_m[pl->ntgt] = tm;
-				pl->tgt_ps[pl->ntgt++] = tp;
-				pl->free_m[pl->nfree] = e->alt_member;
-				pl->free_ps[pl->nfree++] = pl->old.alt_psector;
-				pl->neu.alt_member = tm;
-				pl->neu.alt_psector = tp;
 			}
 			rt->cur_vdisk = i;
 			rt->cur_sector = end;
@@ -452,7 +448,7 @@ static struct job_rt *mig_rt(struct job_runner *jr, const struct vlun_job_desc *
 
 static void job_describe(struct vlun_pool *p, const struct vlun_job_desc *j, char *out, size_t len)
 {
-	const struct vlun_vdisk_desc *d = j->vdisk_id == UINT32_MAX ? NULL : vdesc_by_id(p, j->vdisk_id);
+	const struct vlun_vdisk_desc *d = j->vdisk_id == UINT32_MAX ? NULL : pool_vdesc_by_id_locked(p, j->vdisk_id);
 	char from[32] = "", to[64] = "";
 	if (j->from_member != VLUN_NO_MEMBER)
 		snprintf(from, sizeof(from), " off member %u", j->from_member);

@@ -34,14 +34,6 @@
 #include "internal.h"
 #include "pool_priv.h"
 
-struct vlun_vdisk_desc *mirror_vdesc_locked(struct vlun_pool *p, uint32_t id)
-{
-	for (uint32_t i = 0; i < p->desc->nvdisks; i++)
-		if (p->desc->vdisks[i].id == id)
-			return &p->desc->vdisks[i];
-	return NULL;
-}
-
 /* Copies the extents of d covering [vs, vs+ns), clipped (as map lookup). */
 int mirror_desc_range(const struct vlun_vdisk_desc *d, uint64_t vs, uint64_t ns, struct vlun_extent **ret,
 		      uint32_t *ret_n)
@@ -227,7 +219,7 @@ void mirror_member_restore_locked(struct vlun_pool *p, uint32_t m)
 
 int mirror_mark_behind_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t vs, uint64_t ns, uint32_t m)
 {
-	struct vlun_vdisk_desc *d = mirror_vdesc_locked(p, vdisk_id);
+	struct vlun_vdisk_desc *d = pool_vdesc_by_id_locked(p, vdisk_id);
 	if (!d)
 		return -ENOENT;
 	uint64_t a = vs - vs % MIRROR_REGION_SECTORS;
@@ -277,7 +269,7 @@ int mirror_mark_behind_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t v
 
 int mirror_repair_error_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t vs, uint64_t ns)
 {
-	struct vlun_vdisk_desc *d = mirror_vdesc_locked(p, vdisk_id);
+	struct vlun_vdisk_desc *d = pool_vdesc_by_id_locked(p, vdisk_id);
 	if (!d)
 		return -ENOENT;
 	struct vlun_extent *ext;

@@ -667,7 +667,7 @@ struct vlun_vdisk_desc *pool_find_vdisk_locked(struct vlun_pool *p, const char *
 	return NULL;
 }
 
-static struct vlun_vdisk_desc *find_vdisk_id(struct vlun_pool *p, uint32_t id)
+struct vlun_vdisk_desc *pool_vdesc_by_id_locked(struct vlun_pool *p, uint32_t id)
 {
 	for (uint32_t i = 0; i < p->desc->nvdisks; i++)
 		if (p->desc->vdisks[i].id == id)
@@ -678,7 +678,7 @@ static struct vlun_vdisk_desc *find_vdisk_id(struct vlun_pool *p, uint32_t id)
 int pool_record_change_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t vsector,
 			      uint64_t nsectors, const struct vlun_extent *ext, uint32_t n)
 {
-	struct vlun_vdisk_desc *vd = find_vdisk_id(p, vdisk_id);
+	struct vlun_vdisk_desc *vd = pool_vdesc_by_id_locked(p, vdisk_id);
 	if (!vd)
 		return -ENOENT;
 	if (p->npending == p->apending) {
@@ -711,7 +711,7 @@ int pool_record_change_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t v
 			 "description: %s", p->desc->name, vdisk_id, (unsigned long long)vsector, strerror(-r));
 		return r;
 	}
-	vd = find_vdisk_id(p, vdisk_id);
+	vd = pool_vdesc_by_id_locked(p, vdisk_id);
 	if (vd)
 		vd->generation = pd->generation;
 	p->desc->generation++;

@@ -124,6 +124,8 @@ int pool_record_change_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t v
 /* fsyncs every member and commits pending deltas (ctl_lock held). */
 int pool_commit_pending_locked(struct vlun_pool *p);
 struct vlun_vdisk_desc *pool_find_vdisk_locked(struct vlun_pool *p, const char *name);
+/* The description of vdisk id, or NULL (ctl_lock held). */
+struct vlun_vdisk_desc *pool_vdesc_by_id_locked(struct vlun_pool *p, uint32_t id);
 
 static inline unsigned pool_io_enter(struct vlun_pool *p)
 {
@@ -161,8 +163,6 @@ int mirror_publish_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t vsect
  * commit), extents whose primary is on m and whose alternate is clean
  * swap copies. Idempotent. */
 void mirror_member_fail_locked(struct vlun_pool *p, uint32_t m, const char *why);
-/* The description of vdisk id, or NULL. */
-struct vlun_vdisk_desc *mirror_vdesc_locked(struct vlun_pool *p, uint32_t id);
 /* A member returned an I/O error: FAILED if it holds mirrored copies. */
 void mirror_member_error_locked(struct vlun_pool *p, uint32_t m, int res);
 /* The description's extents of [vs, vs+ns), clipped (caller frees). */

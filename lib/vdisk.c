@@ -637,7 +637,7 @@ static void prep_install(struct vlun_pool *p, struct prep *pr)
 			.alt_psector = 0, .member = pr->member, .alt_member = VLUN_NO_MEMBER,
 			.flags = 0, .dirty_id = 0,
 		};
-		const struct vlun_vdisk_desc *dd = mirror_vdesc_locked(p, vd->id);
+		const struct vlun_vdisk_desc *dd = pool_vdesc_by_id_locked(p, vd->id);
 		if (dd && (dd->flags & VLUN_VDISK_MIRRORED)) {
 			/* A mirrored thin disk: the new chunk gets its second
 			 * copy at once, behind until the resync fills it. */
