@@ -29,11 +29,15 @@
  * prepared wait on it and are re-dispatched after the install; faults on
  * different chunks proceed independently.
  *
- * Durability: an allocation is recorded as a pending delta when installed.
- * FLUSH = every member fdatasynced and, if deltas are pending, one
+ * Durability: a new chunk is recorded as a pending delta when written and
+ * published (map entry, completion of the write that filled it) only
+ * after the group commit that makes it durable: an acknowledged write
+ * never rests on an allocation a crash could lose. Other map changes
+ * (unmap, behind marks, migration flips) are pending deltas until the next
+ * commit. FLUSH = every member fdatasynced and, if deltas are pending, one
  * vlun_meta_commit_delta shared by all flushes queued at that moment
- * (group commit). A FUA write that needed the controller completes only
- * after such a commit.
+ * (group commit); a FUA write completes only after such a commit when
+ * anything is pending.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -119,6 +123,7 @@ struct prep {
 	atomic_int zeros_left;
 	atomic_int zero_err;
 	int res;
+	struct vlun_extent ext; /* the entry, once recorded (published after the commit) */
 	struct vlun_pio zpio[2];
 	struct ctl_work w;
 };
@@ -622,13 +627,64 @@ static void prep_start(struct vlun_pool *p, struct vlun_vdisk *vd, struct piece 
 	}
 }
 
-/* The chunk is written: publish it (ctl_lock held). */
+/* The chunk's allocation is durable (or the commit failed): publish it
+ * to the agents, end the write that filled it and let its waiters run
+ * (CTL_CALL: ctl_lock held). */
+static void prep_publish(void *arg, int unused)
+{
+	(void)unused;
+	struct prep *pr = arg;
+	struct vlun_vdisk *vd = pr->vd;
+	struct vlun_pool *p = vd->pool;
+	int res = pr->res;
+	if (res == 0) {
+		res = vlun_map_set(vd->map, pr->vchunk, vd->chunk_sectors, &pr->ext, 1);
+		if (res < 0)
+			vlun_err("vdisk '%s': cannot publish the chunk at sector %llu: %s", vd->name,
+				 (unsigned long long)pr->vchunk, strerror(-res));
+	} else {
+		vlun_err("vdisk '%s': the allocation of the chunk at sector %llu could not be made durable: %s",
+			 vd->name, (unsigned long long)pr->vchunk, strerror(-res));
+	}
+	if (res < 0) {
+		/* the description has the chunk: give it back there too */
+		struct vlun_extent inv = { .vsector = pr->vchunk, .nsectors = vd->chunk_sectors,
+					   .member = VLUN_NO_MEMBER, .alt_member = VLUN_NO_MEMBER,
+					   .flags = VLUN_EXT_INVALID };
+		if (pool_record_change_locked(p, vd->id, pr->vchunk, vd->chunk_sectors, &inv, 1) == 0) {
+			vlun_alloc_free(p->alloc, pr->member, pr->psector, vd->chunk_sectors);
+			if (pr->ext.alt_member != VLUN_NO_MEMBER)
+				vlun_alloc_free(p->alloc, pr->ext.alt_member, pr->ext.alt_psector, vd->chunk_sectors);
+			p->frees_pending = true;
+		}
+	}
+	prep_unlink(vd, pr);
+	piece_end(pr->first, res);
+	redispatch_list(pr->waiters);
+	free(pr);
+	kick_parked(vd);
+}
+
+static void prep_committed(void *arg, int res)
+{
+	struct prep *pr = arg;
+	pr->res = res;
+	pr->w.kind = CTL_CALL;
+	pr->w.fn = prep_publish;
+	pr->w.arg = pr;
+	pool_ctl_queue(pr->vd->pool, &pr->w);
+}
+
+/* The chunk is written (ctl_lock held). Its allocation goes into the
+ * description and the next group commit; only when that is durable does
+ * the map point at the chunk and the write that filled it complete. So an
+ * acknowledged write never depends on an allocation that a crash of the
+ * process could lose, whatever the write cache setting. Writes to the
+ * chunk meanwhile wait on the prep, as while it was being written. */
 static void prep_install(struct vlun_pool *p, struct prep *pr)
 {
 	struct vlun_vdisk *vd = pr->vd;
-	struct piece *first = pr->first;
 	int res = pr->res;
-	prep_unlink(vd, pr);
 	uint32_t am = VLUN_NO_MEMBER;
 	uint64_t aps = 0;
 	if (res == 0) {
@@ -658,30 +714,24 @@ static void prep_install(struct vlun_pool *p, struct prep *pr)
 					  vd->name, (unsigned long long)pr->vchunk);
 			}
 		}
-		res = vlun_map_set(vd->map, pr->vchunk, vd->chunk_sectors, &e, 1);
+		res = pool_record_change_locked(p, vd->id, pr->vchunk, vd->chunk_sectors, &e, 1);
 		if (res == 0) {
-			res = pool_record_change_locked(p, vd->id, pr->vchunk, vd->chunk_sectors, &e, 1);
-			if (res < 0) {
-				/* The map points at the chunk but the description
-				 * does not: put the map back. */
-				struct vlun_extent inv = e;
-				inv.member = VLUN_NO_MEMBER;
-				inv.psector = 0;
-				inv.flags = VLUN_EXT_INVALID;
-				vlun_map_set(vd->map, pr->vchunk, vd->chunk_sectors, &inv, 1);
-			}
+			pr->ext = e;
+			pr->w.kind = CTL_COMMIT;
+			pr->w.fn = prep_committed;
+			pr->w.arg = pr;
+			pool_ctl_queue(p, &pr->w);
+			return;
 		}
-		if (res < 0)
-			vlun_err("vdisk '%s': cannot publish the chunk at sector %llu: %s", vd->name,
-				 (unsigned long long)pr->vchunk, strerror(-res));
+		vlun_err("vdisk '%s': cannot record the chunk at sector %llu: %s", vd->name,
+			 (unsigned long long)pr->vchunk, strerror(-res));
 	}
-	if (res < 0) {
-		vlun_alloc_free(p->alloc, pr->member, pr->psector, vd->chunk_sectors);
-		if (am != VLUN_NO_MEMBER)
-			vlun_alloc_free(p->alloc, am, aps, vd->chunk_sectors);
-		p->frees_pending = true;
-	}
-	piece_end(first, res);
+	vlun_alloc_free(p->alloc, pr->member, pr->psector, vd->chunk_sectors);
+	if (am != VLUN_NO_MEMBER)
+		vlun_alloc_free(p->alloc, am, aps, vd->chunk_sectors);
+	p->frees_pending = true;
+	prep_unlink(vd, pr);
+	piece_end(pr->first, res);
 	redispatch_list(pr->waiters);
 	free(pr);
 	kick_parked(vd);
