@@ -504,6 +504,16 @@ VLUN_EXPORT int vlun_pool_open(char *const *paths, size_t n, unsigned flags, str
 		if (!p->members[m].dev) {
 			char u[37];
 			fmt_uuid(md->uuid, u);
+			if (rdonly && (flags & VLUN_OPEN_DEGRADED)) {
+				/* a look at a degraded pool (vlunctl show, jobs,
+				 * stats): the member is reported, not required */
+				if (md->state != VLUN_MEMBER_FAILED)
+					md->state = VLUN_MEMBER_MISSING;
+				vlun_warn("pool '%s': member %u (uuid %s, last seen at '%s') is missing or unreadable; "
+					  "shown as %s", p->desc->name, m, u, md->path_hint,
+					  md->state == VLUN_MEMBER_FAILED ? "FAILED" : "MISSING");
+				continue;
+			}
 			vlun_set_reason(ret_reason, "pool '%s': member %u (uuid %s, last seen at '%s') is "
 					"missing; give its path too, or restore the device", p->desc->name,
 					m, u, md->path_hint);

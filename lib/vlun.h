@@ -227,6 +227,8 @@ enum vlun_open_flags {
 	VLUN_OPEN_RDONLY = 1u << 0,  /* never writes metadata (vlunctl show) */
 	VLUN_OPEN_NO_DIRECT = 1u << 1,
 	VLUN_OPEN_NO_LOCK = 1u << 2, /* do not take the advisory pool lock */
+	VLUN_OPEN_DEGRADED = 1u << 3, /* with RDONLY: a member missing or unreadable is reported
+				       * (state MISSING, or FAILED as recorded), not refused */
 };
 
 /* Assembles a pool from its members alone. The paths may include

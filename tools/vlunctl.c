@@ -1051,7 +1051,7 @@ static void label_from_pool(struct ctx *c, char *const *paths, size_t n)
 {
 	struct vlun_pool *ro = NULL;
 
-	if (vlun_pool_open(paths, n, VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK, &ro, NULL) == 0) {
+	if (vlun_pool_open(paths, n, VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK | VLUN_OPEN_DEGRADED, &ro, NULL) == 0) {
 		struct vlun_pool_desc *d = NULL;
 
 		if (vlun_pool_describe(ro, &d) == 0) {
@@ -1086,7 +1086,7 @@ int open_pool(struct ctx *c, const char *action)
 		c->remote = r > 0;
 	}
 
-	flags = c->cmd->changes && !c->remote ? 0 : VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK;
+	flags = c->cmd->changes && !c->remote ? 0 : VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK | VLUN_OPEN_DEGRADED;
 	r = vlun_pool_open(c->paths, c->npaths, flags, &c->pool, &reason);
 	if (r < 0) {
 		int code = exit_for_errno(r);
@@ -1143,7 +1143,7 @@ int refresh_desc(struct ctx *c)
 		/* close first: the registry would hand back the old view */
 		vlun_pool_close(c->pool);
 		c->pool = NULL;
-		r = vlun_pool_open(c->paths, c->npaths, VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK, &ro, NULL);
+		r = vlun_pool_open(c->paths, c->npaths, VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK | VLUN_OPEN_DEGRADED, &ro, NULL);
 		if (r < 0)
 			return r;
 		c->pool = ro;

@@ -90,9 +90,11 @@ out_has "as member 4"
 out_has "not covered by the pool spec"
 vc 0 pool show "$P,$T/out1/m0" --json
 json 'len(d["members"]) == 5'
-# without that member the pool is incomplete: not found, naming the member
-vc 3 pool show "$P"
+# without that member the pool is incomplete: shown, with the member
+# named on stderr and reported MISSING (a degraded pool can be looked at)
+vc 0 pool show "$P" --json
 err_has "member 4 .*$T/out1/m0.* missing"
+json 'd["members"][4]["state"] == "missing"'
 vc 3 vdisk create "$P" v --size 1M --linear
 err_has "cannot create vdisk 'v': .*missing"
 # a member labelled for another pool needs --force
