@@ -29,6 +29,10 @@
  *                            the last fallback) and hands the result to the
  *                            completion thread, so done() always runs there.
  *
+ * ZERO on a regular file: fallocate ZERO_RANGE; where the filesystem
+ * refuses it (tmpfs), PUNCH_HOLE|KEEP_SIZE through the same backend; where
+ * that is refused too, the zero worker writes zeros from one static buffer.
+ *
  * Back-pressure: at most `depth` pios are in flight; a submitter that finds
  * the engine full waits for a completion instead of failing. The
  * completion thread itself (done callbacks, deferred functions) never
@@ -95,6 +99,7 @@ struct pio_ext {
 	void *buf;        /* aligned copy of the whole data, or NULL */
 	unsigned retries;
 	bool zero_flush;  /* ZERO+FUA: the range is zeroed, the fdatasync is next */
+	bool zero_punch;  /* ZERO: ZERO_RANGE was refused, punch a hole instead */
 	int niov;
 	struct iovec iov[]; /* the iovec of the request in flight (slice) */
 };
@@ -108,6 +113,7 @@ struct io_req {
 	int niov;
 	uint64_t off;
 	uint64_t len;     /* ZERO only */
+	bool punch;       /* ZERO: PUNCH_HOLE instead of ZERO_RANGE */
 };
 
 /* threads backend: a request queued for a worker, then its result queued
@@ -346,7 +352,17 @@ static int pio_next_req(struct vlun_io_engine *e, struct vlun_pio *pio, struct i
 	}
 	if (pio->op == VLUN_PIO_ZERO && x && x->zero_flush)
 		q->op = VLUN_PIO_FSYNC;
+	else if (pio->op == VLUN_PIO_ZERO && x && x->zero_punch)
+		q->punch = true;
 	return 0;
+}
+
+/* fallocate mode of a ZERO request. ZERO_RANGE keeps the blocks allocated;
+ * filesystems without it (tmpfs, some network filesystems) mostly can punch
+ * a hole, which reads back as zeros as well and costs no data write. */
+static int zero_mode(const struct io_req *q)
+{
+	return (q->punch ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) | FALLOC_FL_KEEP_SIZE;
 }
 
 /* Queues the SQE for q (caller holds sq_lock). */
@@ -366,8 +382,7 @@ static void prep_req_locked(struct vlun_io_engine *e, struct vlun_pio *pio, cons
 		io_uring_prep_fsync(sqe, q->fd, IORING_FSYNC_DATASYNC);
 		break;
 	case VLUN_PIO_ZERO:
-		io_uring_prep_fallocate(sqe, q->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-					(off_t)q->off, (off_t)q->len);
+		io_uring_prep_fallocate(sqe, q->fd, zero_mode(q), (off_t)q->off, (off_t)q->len);
 		break;
 	}
 	vlun_tsan_release(pio); /* the CQ thread takes pio from the kernel */
@@ -582,8 +597,17 @@ static void handle_cqe(struct vlun_io_engine *e, struct vlun_pio *pio, int res)
 
 	if (pio->op == VLUN_PIO_ZERO && !zero_flush &&
 	    (res == -EOPNOTSUPP || res == -EINVAL || res == -ENODEV)) {
-		/* The filesystem cannot zero a range: write zeros instead. */
-		int r = zero_queue(e, pio, false);
+		/* The filesystem cannot zero a range: punch a hole (tmpfs
+		 * can), and where that is refused too, write zeros. */
+		struct pio_ext *x = pio_ext_get(pio);
+		int r = x ? 0 : -ENOMEM;
+		if (x && !x->zero_punch) {
+			x->zero_punch = true;
+			r = resubmit(e, pio);
+			if (r == 0)
+				return;
+		}
+		r = zero_queue(e, pio, false);
 		if (r < 0)
 			pio_complete(e, pio, r);
 		return;
@@ -744,7 +768,7 @@ static int run_req(const struct io_req *q)
 		n = fdatasync(q->fd);
 		break;
 	case VLUN_PIO_ZERO:
-		n = fallocate(q->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)q->off, (off_t)q->len);
+		n = fallocate(q->fd, zero_mode(q), (off_t)q->off, (off_t)q->len);
 		break;
 	}
 	if (n < 0)
@@ -785,13 +809,15 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* The source of written zeros: never written, shared by every engine and
+ * thread. In .bss, so its pages are the kernel's zero page until touched
+ * (they never are): no memory and no memset per zeroing job. */
+static uint8_t zero_buf[IO_ZERO_BUF] __attribute__((aligned(IO_BOUNCE_ALIGN)));
+
 /* Writes zeros with plain pwrite (last resort). */
 static int write_zeros(int fd, uint64_t off, uint64_t len)
 {
-	void *z = NULL;
-	if (posix_memalign(&z, IO_BOUNCE_ALIGN, IO_ZERO_BUF) != 0)
-		return -ENOMEM;
-	memset(z, 0, IO_ZERO_BUF);
+	const void *z = zero_buf;
 	int r = 0;
 	while (len > 0) {
 		size_t c = VLUN_MIN(len, (uint64_t)IO_ZERO_BUF);
@@ -809,7 +835,6 @@ static int write_zeros(int fd, uint64_t off, uint64_t len)
 		off += (uint64_t)w;
 		len -= (uint64_t)w;
 	}
-	free(z);
 	return r;
 }
 
