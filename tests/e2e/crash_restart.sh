@@ -1,4 +1,4 @@
-# suites: crash
+# suites: e2e crash
 # summary: kill -9 tcmu-runner under fio write+verify (thin wce=1, thin wce=0, linear), restart it: no I/O or verify error
 #
 # fio writes 64 KiB random blocks with crc32c verify headers to three

@@ -1,4 +1,4 @@
-# suites: mirror
+# suites: e2e mirror
 # summary: a mirrored vdisk loses a member under fio verify (dm-error, then dm-flakey): no host error, resync copies only what is behind
 #
 # The pool's two members are device-mapper devices (dm-linear over loop
