@@ -40,6 +40,7 @@
  * anything is pending.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -57,9 +58,9 @@ struct vlun_vdisk {
 	bool readonly;
 	struct vlun_map *map;
 
-	pthread_mutex_t lock;   /* inflight + idle */
+	pthread_mutex_t lock;   /* the last decrement of inflight + idle */
 	pthread_cond_t idle;
-	uint64_t inflight;
+	_Atomic uint64_t inflight; /* requests submitted and not completed */
 
 	/* controller only (ctl_lock) */
 	struct prep *preps;     /* thin chunks being prepared */
@@ -77,6 +78,10 @@ struct vreq {
 	uint32_t status;        /* err_lock */
 	uint64_t err_off;
 	struct ctl_work w;      /* CTL_COMMIT before completion (FLUSH, FUA) */
+	atomic_bool pc0_used;   /* pc0 was handed out (it is never reused) */
+	/* The first piece of up to VREQ_PC0_IOV iovecs lives here, so the
+	 * common request (one extent) costs one allocation. */
+	_Alignas(max_align_t) unsigned char pc0[];
 };
 
 /* What a physical piece is, for its error handling. */
@@ -128,6 +133,9 @@ struct prep {
 	struct ctl_work w;
 };
 
+#define VREQ_PC0_IOV 4
+#define VREQ_SIZE (sizeof(struct vreq) + sizeof(struct piece) + VREQ_PC0_IOV * sizeof(struct iovec))
+
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void dispatch(struct vreq *r, uint64_t boff, uint64_t len);
@@ -161,7 +169,11 @@ static struct piece *piece_new(struct vreq *r, uint64_t boff, uint64_t len, bool
 			want -= VLUN_MIN(want, (uint64_t)q->iov[i].iov_len);
 		}
 	}
-	struct piece *pc = calloc(1, sizeof(*pc) + (size_t)cnt * sizeof(struct iovec));
+	struct piece *pc;
+	if (cnt <= VREQ_PC0_IOV && !atomic_exchange(&r->pc0_used, true))
+		pc = (struct piece *)r->pc0; /* zeroed with r, used once */
+	else
+		pc = calloc(1, sizeof(*pc) + (size_t)cnt * sizeof(struct iovec));
 	if (!pc)
 		return NULL;
 	pc->r = r;
@@ -213,6 +225,12 @@ static uint32_t status_of(const struct vreq *r, int res)
 	return op == VLUN_OP_READ ? VLUN_E_READ : VLUN_E_WRITE;
 }
 
+static void piece_free(struct piece *pc)
+{
+	if ((unsigned char *)pc != pc->r->pc0)
+		free(pc);
+}
+
 /* Drops a piece (its request reference). */
 static void piece_end(struct piece *pc, int res)
 {
@@ -221,7 +239,7 @@ static void piece_end(struct piece *pc, int res)
 		pool_io_exit(r->vd->pool, pc->side);
 	if (res < 0)
 		vreq_fail(r, status_of(r, res), pc->boff);
-	free(pc);
+	piece_free(pc);
 	vreq_put(r);
 }
 
@@ -231,7 +249,7 @@ static void piece_end_status(struct piece *pc, uint32_t st)
 	if (pc->counted)
 		pool_io_exit(r->vd->pool, pc->side);
 	vreq_fail(r, st, pc->boff);
-	free(pc);
+	piece_free(pc);
 	vreq_put(r);
 }
 
@@ -365,6 +383,21 @@ static void piece_submit(struct piece *pc, uint32_t member, uint32_t op, uint64_
 
 /* ------------------------------------------------------------ completion */
 
+/* One request less in flight. Only the decrement to zero takes the lock
+ * (and wakes vlun_vdisk_close, which checks under it): a closer can thus
+ * not see zero and free vd before the last decrementer is done with it. */
+static void vdisk_inflight_dec(struct vlun_vdisk *vd)
+{
+	uint64_t n = atomic_load(&vd->inflight);
+	while (n > 1)
+		if (atomic_compare_exchange_weak(&vd->inflight, &n, n - 1))
+			return;
+	pthread_mutex_lock(&vd->lock);
+	if (atomic_fetch_sub(&vd->inflight, 1) == 1)
+		pthread_cond_broadcast(&vd->idle);
+	pthread_mutex_unlock(&vd->lock);
+}
+
 static void vreq_finish(struct vreq *r)
 {
 	struct vlun_vdisk *vd = r->vd;
@@ -378,10 +411,7 @@ static void vreq_finish(struct vreq *r)
 			st == VLUN_OK ? 0 : -EIO);
 	free(r);
 	/* Count it out first: done() may close the disk. */
-	pthread_mutex_lock(&vd->lock);
-	if (--vd->inflight == 0)
-		pthread_cond_broadcast(&vd->idle);
-	pthread_mutex_unlock(&vd->lock);
+	vdisk_inflight_dec(vd);
 	q->done(q, (enum vlun_status)st);
 }
 
@@ -1255,7 +1285,7 @@ VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)
 			return -EINVAL;
 	}
 
-	struct vreq *r = calloc(1, sizeof(*r));
+	struct vreq *r = calloc(1, VREQ_SIZE);
 	if (!r)
 		return -ENOMEM;
 	r->req = req;
@@ -1263,9 +1293,7 @@ VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)
 	r->t0 = vlun_iostat_begin(&vd->stats);
 	atomic_init(&r->refs, 1);
 	req->err_offset = 0;
-	pthread_mutex_lock(&vd->lock);
-	vd->inflight++;
-	pthread_mutex_unlock(&vd->lock);
+	atomic_fetch_add(&vd->inflight, 1);
 
 	uint64_t size = vlun_map_size(vd->map) << VLUN_SECTOR_SHIFT;
 	bool writes = req->op != VLUN_OP_READ && req->op != VLUN_OP_FLUSH;
@@ -1300,10 +1328,7 @@ VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)
 	int rr = vlun_io_defer(vd->pool->io, vreq_finish_deferred, r);
 	if (rr < 0) {
 		free(r);
-		pthread_mutex_lock(&vd->lock);
-		if (--vd->inflight == 0)
-			pthread_cond_broadcast(&vd->idle);
-		pthread_mutex_unlock(&vd->lock);
+		vdisk_inflight_dec(vd);
 		return rr;
 	}
 	return 0;
@@ -1323,7 +1348,7 @@ struct vlun_map *vdisk_map_of(const struct vlun_vdisk *vd)
 
 bool vdisk_busy(const struct vlun_vdisk *vd)
 {
-	return vd->inflight > 0;
+	return atomic_load(&vd->inflight) > 0;
 }
 
 const struct vlun_iostat *vdisk_stats_of(const struct vlun_vdisk *vd)
@@ -1401,7 +1426,7 @@ VLUN_EXPORT void vlun_vdisk_close(struct vlun_vdisk *vd)
 	if (!vd)
 		return;
 	pthread_mutex_lock(&vd->lock);
-	while (vd->inflight > 0)
+	while (atomic_load(&vd->inflight) > 0)
 		pthread_cond_wait(&vd->idle, &vd->lock);
 	pthread_mutex_unlock(&vd->lock);
 
