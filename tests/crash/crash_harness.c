@@ -522,9 +522,202 @@ static int act_add_member(struct wl *w)
 	return 0;
 }
 
-/* The workload: a table of actions, chosen by weight. Later issues add
- * mirror / migrate / resync / snapshot actions here, each logging the
- * events the verifier's model needs. */
+/* ------------------------------------------- mirrors and migration
+ *
+ * Enabled by --mirror (the crash_mirror_migrate_* tests). Copies run on the
+ * pool's job thread (started when a vdisk is open, job.c) through
+ * lib/blkdev, so each copy write and flush is a crash point. The actions
+ * change no data, so the model needs only their begin/ack lines; the
+ * verifier checks the copies (check_copies) and resumes recorded jobs. */
+
+static bool mirror_actions;
+
+/* The description of vdisk id (caller frees *ret_pd), NULL if gone. */
+static const struct vlun_vdisk_desc *vdesc_of(struct wl *w, uint32_t id, struct vlun_pool_desc **ret_pd)
+{
+	if (vlun_pool_describe(w->pool, ret_pd) < 0)
+		die("describe failed");
+	for (uint32_t i = 0; i < (*ret_pd)->nvdisks; i++)
+		if ((*ret_pd)->vdisks[i].id == id)
+			return &(*ret_pd)->vdisks[i];
+	return NULL;
+}
+
+static bool is_mirrored(const struct vlun_vdisk_desc *dd)
+{
+	for (uint32_t k = 0; dd && k < dd->nextents; k++)
+		if (dd->extents[k].flags & VLUN_EXT_ALT_EXISTS)
+			return true;
+	return false;
+}
+
+/* Waits until no job is queued or running (resync done, migrations done
+ * or waiting), at most ms milliseconds. */
+static void wait_jobs(struct wl *w, unsigned ms)
+{
+	for (unsigned t = 0; t < ms; t += 5) {
+		struct vlun_job_info *v = NULL;
+		size_t n = 0;
+		bool busy = false;
+		if (vlun_jobs_list(w->pool, &v, &n) < 0)
+			return;
+		for (size_t i = 0; i < n; i++)
+			if (v[i].state == VLUN_JOB_QUEUED || v[i].state == VLUN_JOB_RUNNING)
+				busy = true;
+		free(v);
+		if (!busy)
+			return;
+		usleep(5000);
+	}
+}
+
+static int pick_linear(struct wl *w, int want_mirrored)
+{
+	int c[MAXVD], n = 0;
+	struct vlun_pool_desc *pd = NULL;
+
+	for (size_t i = 0; i < w->nv; i++) {
+		if (!w->v[i].live || !w->v[i].vd || w->v[i].layout != VLUN_LAYOUT_LINEAR)
+			continue;
+		if (want_mirrored >= 0) {
+			bool m = is_mirrored(vdesc_of(w, w->v[i].id, &pd));
+			vlun_pool_desc_free(pd);
+			pd = NULL;
+			if (m != (want_mirrored == 1))
+				continue;
+		}
+		c[n++] = (int)i;
+	}
+	return n ? c[rnd_below((uint64_t)n)] : -1;
+}
+
+static int act_mirror_add(struct wl *w)
+{
+	int vi = pick_linear(w, 0);
+	char *why = NULL;
+
+	if (vi < 0)
+		return 0;
+	struct vdh *h = &w->v[vi];
+	logf_(false, "X %u", h->id);
+	int r = vlun_mirror_add(w->pool, h->name, 0, 0, NULL, 0, &why);
+	logf_(true, "x %u %d", h->id, r);
+	if (r < 0 && verbose)
+		fprintf(stderr, "mirror add %s: %s\n", h->name, why ? why : strerror(-r));
+	free(why);
+	/* half the time the resync races the next writes */
+	if (r == 0 && rnd_below(2))
+		wait_jobs(w, 3000);
+	return 0;
+}
+
+static int act_mirror_remove(struct wl *w)
+{
+	int vi = pick_linear(w, 1);
+	char *why = NULL;
+
+	if (vi < 0)
+		return 0;
+	struct vdh *h = &w->v[vi];
+	drain(w);
+	wait_jobs(w, 3000);
+	logf_(false, "Y %u", h->id);
+	int r = vlun_mirror_remove(w->pool, h->name, 0, 0, VLUN_NO_MEMBER, &why);
+	logf_(true, "y %u %d", h->id, r);
+	if (r < 0 && verbose)
+		fprintf(stderr, "mirror remove %s: %s\n", h->name, why ? why : strerror(-r));
+	free(why);
+	return 0;
+}
+
+/* A member of a mirrored disk fails (injected) under writes, comes back,
+ * and the resync fills what it missed. Only the mirrored disk is written
+ * while the member is failed (other disks may have data there without a
+ * second copy: their writes would fail, which proves nothing here). */
+static int act_member_fault(struct wl *w)
+{
+	int vi = pick_linear(w, 1);
+	struct vlun_pool_desc *pd = NULL;
+
+	if (vi < 0)
+		return 0;
+	struct vdh *h = &w->v[vi];
+	drain(w);
+	wait_jobs(w, 3000);
+	const struct vlun_vdisk_desc *dd = vdesc_of(w, h->id, &pd);
+	uint32_t m = VLUN_NO_MEMBER;
+	for (uint32_t k = 0; dd && k < dd->nextents && m == VLUN_NO_MEMBER; k++) {
+		const struct vlun_extent *e = &dd->extents[k];
+		if (e->flags & VLUN_EXT_ALT_EXISTS)
+			m = rnd_below(2) ? e->member : e->alt_member;
+	}
+	vlun_pool_desc_free(pd);
+	if (m == VLUN_NO_MEMBER)
+		return 0;
+	/* Commit pending frees first: with a free pending, a mirrored write
+	 * failing on the injected member deadlocks the controller (found by
+	 * this sweep, see test_mirror_write_fail_with_pending_free.c and
+	 * docs/crash.md); this keeps the sweep measuring everything else.
+	 * Two flushes: in fail mode one of them may be the failing point. */
+	submit(w, vi, 'f', VLUN_OP_FLUSH, 0, 0, 0);
+	drain(w);
+	submit(w, vi, 'f', VLUN_OP_FLUSH, 0, 0, 0);
+	drain(w);
+	logf_(false, "I %u %u 1", h->id, m);
+	vlun_pool_inject_member_fault(w->pool, m, true);
+	unsigned nw = 2 + (unsigned)rnd_below(4);
+	for (unsigned i = 0; i < nw; i++) {
+		uint64_t off, len;
+		random_range(h, &off, &len, 16);
+		submit(w, vi, 'w', VLUN_OP_WRITE, rnd_below(3) == 0 ? VLUN_REQ_FUA : 0, off, len);
+	}
+	if (rnd_below(2))
+		submit(w, vi, 'f', VLUN_OP_FLUSH, 0, 0, 0);
+	drain(w);
+	vlun_pool_inject_member_fault(w->pool, m, false);
+	logf_(false, "I %u %u 0", h->id, m);
+	char *why = NULL;
+	vlun_resync_start(w->pool, 0, &why);
+	free(why);
+	if (rnd_below(2))
+		wait_jobs(w, 5000);
+	return 0;
+}
+
+/* Online migration of a disk off the member holding its first extent
+ * (a few 1 MiB regions); half the time it races the next writes. */
+static int act_migrate(struct wl *w)
+{
+	int vi = pick_vdisk(w, false);
+	struct vlun_pool_desc *pd = NULL;
+	char *why = NULL;
+	uint32_t job = 0, from = VLUN_NO_MEMBER;
+
+	if (vi < 0)
+		return 0;
+	struct vdh *h = &w->v[vi];
+	const struct vlun_vdisk_desc *dd = vdesc_of(w, h->id, &pd);
+	for (uint32_t k = 0; dd && k < dd->nextents && from == VLUN_NO_MEMBER; k++)
+		if (!(dd->extents[k].flags & VLUN_EXT_INVALID))
+			from = dd->extents[k].member;
+	vlun_pool_desc_free(pd);
+	if (from == VLUN_NO_MEMBER)
+		return 0;
+	struct vlun_migrate_opts o = { .vdisk = h->name, .from_member = from };
+	logf_(false, "J %u %u", h->id, from);
+	int r = vlun_migrate_start(w->pool, &o, &job, &why);
+	logf_(true, "j %u %d %u", h->id, r, job);
+	if (r < 0 && verbose)
+		fprintf(stderr, "migrate %s: %s\n", h->name, why ? why : strerror(-r));
+	free(why);
+	if (r == 0 && rnd_below(2))
+		wait_jobs(w, 3000);
+	return 0;
+}
+
+/* The workload: a table of actions, chosen by weight. Snapshot actions
+ * go here when they exist, each logging the events the verifier's model
+ * needs. The mirror/migration actions weigh 0 unless --mirror. */
 struct action {
 	const char *name;
 	unsigned weight;
@@ -538,19 +731,33 @@ static const struct action actions[] = {
 	{ "delete", 2, act_delete },
 	{ "resize", 3, act_resize },
 	{ "add-member", 1, act_add_member },
+	{ "mirror-add", 0, act_mirror_add },       /* --mirror: 4 */
+	{ "mirror-remove", 0, act_mirror_remove }, /* --mirror: 1 */
+	{ "member-fault", 0, act_member_fault },   /* --mirror: 3 */
+	{ "migrate", 0, act_migrate },             /* --mirror: 3 */
 };
+static const unsigned mirror_weights[] = { 4, 1, 3, 3 };
+#define NACTIONS (sizeof(actions) / sizeof(actions[0]))
+#define NMIRROR (sizeof(mirror_weights) / sizeof(mirror_weights[0]))
+
+static unsigned weight_of(size_t i)
+{
+	if (i >= NACTIONS - NMIRROR)
+		return mirror_actions ? mirror_weights[i - (NACTIONS - NMIRROR)] : 0;
+	return actions[i].weight;
+}
 
 static const struct action *pick_action(void)
 {
 	unsigned total = 0, x;
 
-	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
-		total += actions[i].weight;
+	for (size_t i = 0; i < NACTIONS; i++)
+		total += weight_of(i);
 	x = (unsigned)rnd_below(total);
-	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
-		if (x < actions[i].weight)
+	for (size_t i = 0; i < NACTIONS; i++) {
+		if (x < weight_of(i))
 			return &actions[i];
-		x -= actions[i].weight;
+		x -= weight_of(i);
 	}
 	return &actions[0];
 }
@@ -619,6 +826,11 @@ static int run_workload(uint64_t seed, unsigned ops, uint64_t at, enum vlun_cras
 	create_vdisk(w, VLUN_LAYOUT_THIN, 4 * MiB, 64 * 1024);
 	create_vdisk(w, VLUN_LAYOUT_LINEAR, 2 * MiB, 0);
 	create_vdisk(w, VLUN_LAYOUT_THIN, 4 * MiB, 1 * MiB);
+	if (mirror_actions) {
+		/* a second linear disk, and the first one mirrored from the start */
+		create_vdisk(w, VLUN_LAYOUT_LINEAR, 3 * MiB, 0);
+		act_mirror_add(w);
+	}
 	for (unsigned k = 0; k < ops; k++) {
 		if (drop_mode && vlun_crash_fired())
 			break; /* the machine is "dead": see the top comment */
@@ -672,8 +884,15 @@ struct mvd {
 	struct hist *h;         /* [maxblk] */
 };
 
+struct mig {
+	uint32_t vdisk, from, job;
+	bool acked, touched; /* touched: a later change may put the disk on 'from' again */
+};
+
 struct model {
 	bool pool_created, member_add_acked;
+	struct mig mig[256];
+	uint32_t nmig;
 	struct mvd v[MAXVD + 2];
 	/* pending by number */
 	struct pend { uint32_t id; uint64_t blk, n; uint8_t kind; bool fua; long ev_line; } *p;
@@ -813,6 +1032,9 @@ static struct model *parse_log(void)
 		case 'R': {
 			if (sscanf(line, "R %u %" SCNu64, &id, &sz) != 2 || id > MAXVD)
 				die("bad log line %ld", ln);
+			for (uint32_t i = 0; i < m->nmig; i++) /* a grow may land on 'from' */
+				if (m->mig[i].vdisk == id)
+					m->mig[i].touched = true;
 			v = &m->v[id];
 			uint64_t old = v->sizes[v->nsizes - 1], lo = VLUN_MIN(old, sz), hi = VLUN_MAX(old, sz);
 			uint64_t pw = ++wnum_base;
@@ -873,6 +1095,24 @@ static struct model *parse_log(void)
 				m->v[m->fl_id[num]].max_flush_begin =
 					VLUN_MAX(m->v[m->fl_id[num]].max_flush_begin, m->fl_begin[num]);
 			break;
+		case 'J':
+		case 'X':
+			if (sscanf(line + 2, "%u", &id) == 1)
+				for (uint32_t i = 0; i < m->nmig; i++)
+					if (m->mig[i].vdisk == id)
+						m->mig[i].touched = true;
+			if (line[0] == 'J' && m->nmig < 256 &&
+			    sscanf(line, "J %u %u", &m->mig[m->nmig].vdisk, &m->mig[m->nmig].from) == 2)
+				m->nmig++;
+			break;
+		case 'j': {
+			unsigned job;
+			if (sscanf(line, "j %u %d %u", &id, &st, &job) != 3 || !m->nmig)
+				die("bad log line %ld", ln);
+			m->mig[m->nmig - 1].acked = st == 0;
+			m->mig[m->nmig - 1].job = job;
+			break;
+		}
 		case 'M':
 			break;
 		case 'm':
@@ -898,6 +1138,65 @@ static bool ev_durable(const struct mvd *v, const struct ev *e)
 }
 
 static int read_all(struct vlun_vdisk *vd, uint8_t *buf, uint64_t len);
+
+/* What the model allows in block b: d = index of the last durable event
+ * (-1 none); any: anything readable; zero_ok: zeros. */
+static int block_rule(struct mvd *v, uint64_t b, bool *any, bool *zero_ok)
+{
+	struct hist *h = hist_at(v, b);
+	int d = -1;
+
+	for (uint32_t i = 0; i < h->n; i++)
+		if (ev_durable(v, &h->e[i]))
+			d = (int)i;
+	*any = d < 0 && v->layout != VLUN_LAYOUT_THIN;
+	*zero_ok = d < 0 && v->layout == VLUN_LAYOUT_THIN;
+	for (uint32_t i = (uint32_t)(d < 0 ? 0 : d); i < h->n; i++) {
+		*any |= h->e[i].kind == EV_ANY;
+		*zero_ok |= h->e[i].kind == EV_ZERO;
+	}
+	return d;
+}
+
+/* Checks one 512-byte sector (of block b) read from the disk, or from one
+ * copy (where names it: " (primary on member 1)"). */
+static void check_sector(const struct vlun_vdisk_desc *dd, struct mvd *v, uint64_t b, unsigned s,
+			 const uint8_t *sec, const char *where)
+{
+	bool any, zero_ok;
+	int d = block_rule(v, b, &any, &zero_ok);
+	struct hist *h = hist_at(v, b);
+	uint64_t sector = b * (BLKSZ / SECT) + s, tsec = 0, wnum = 0;
+	uint32_t tid = 0;
+	int t = read_tag(sec, &tid, &tsec, &wnum);
+
+	if (any)
+		return;
+	if (t == 0) {
+		if (!zero_ok)
+			fail("vdisk %s (id %u) sector %" PRIu64 "%s: zeros, but write %" PRIu64
+			     " was durable (acknowledged before a completed FLUSH or FUA)",
+			     dd->name, dd->id, sector, where, h->e[d].wnum);
+		return;
+	}
+	if (t < 0) {
+		fail("vdisk %s (id %u) sector %" PRIu64 "%s: garbage (no valid tag)", dd->name, dd->id, sector, where);
+		return;
+	}
+	if (tid != dd->id || tsec != sector) {
+		fail("vdisk %s (id %u) sector %" PRIu64 "%s: holds vdisk %u sector %" PRIu64
+		     " (write %" PRIu64 ") — data of another disk or LBA", dd->name, dd->id, sector, where,
+		     tid, tsec, wnum);
+		return;
+	}
+	bool ok = false;
+	for (uint32_t i = (uint32_t)(d < 0 ? 0 : d); i < h->n && !ok; i++)
+		ok = h->e[i].kind == EV_WRITE && h->e[i].wnum == wnum;
+	if (!ok)
+		fail("vdisk %s (id %u) sector %" PRIu64 "%s: holds write %" PRIu64
+		     ", older than the durable write %" PRIu64 " (or never issued)", dd->name, dd->id,
+		     sector, where, wnum, d >= 0 ? h->e[d].wnum : 0);
+}
 
 static void check_vdisk(struct vlun_pool *p, const struct vlun_vdisk_desc *dd, struct mvd *v)
 {
@@ -930,50 +1229,9 @@ static void check_vdisk(struct vlun_pool *p, const struct vlun_vdisk_desc *dd, s
 	r = read_all(vd, buf, size * BLKSZ);
 	if (r)
 		fail("vdisk %s: read error after the crash (status %d): something is unreadable", dd->name, r);
-	for (uint64_t b = 0; !r && b < size; b++) {
-		struct hist *h = hist_at(v, b);
-		int d = -1;
-		for (uint32_t i = 0; i < h->n; i++)
-			if (ev_durable(v, &h->e[i]))
-				d = (int)i;
-		bool any = d < 0 && v->layout != VLUN_LAYOUT_THIN;
-		bool zero_ok = d < 0 && v->layout == VLUN_LAYOUT_THIN;
-		for (uint32_t i = (uint32_t)(d < 0 ? 0 : d); i < h->n; i++) {
-			any |= h->e[i].kind == EV_ANY;
-			zero_ok |= h->e[i].kind == EV_ZERO;
-		}
-		for (unsigned s = 0; s < BLKSZ / SECT; s++) {
-			uint64_t sector = b * (BLKSZ / SECT) + s, tsec = 0, wnum = 0;
-			uint32_t tid = 0;
-			int t = read_tag(buf + b * BLKSZ + s * SECT, &tid, &tsec, &wnum);
-			if (any)
-				continue;
-			if (t == 0) {
-				if (!zero_ok)
-					fail("vdisk %s (id %u) sector %" PRIu64 ": zeros, but write %" PRIu64
-					     " was durable (acknowledged before a completed FLUSH or FUA)",
-					     dd->name, dd->id, sector, h->e[d].wnum);
-				continue;
-			}
-			if (t < 0) {
-				fail("vdisk %s (id %u) sector %" PRIu64 ": garbage (no valid tag)", dd->name, dd->id, sector);
-				continue;
-			}
-			if (tid != dd->id || tsec != sector) {
-				fail("vdisk %s (id %u) sector %" PRIu64 ": holds vdisk %u sector %" PRIu64
-				     " (write %" PRIu64 ") — data of another disk or LBA", dd->name, dd->id, sector,
-				     tid, tsec, wnum);
-				continue;
-			}
-			bool ok = false;
-			for (uint32_t i = (uint32_t)(d < 0 ? 0 : d); i < h->n && !ok; i++)
-				ok = h->e[i].kind == EV_WRITE && h->e[i].wnum == wnum;
-			if (!ok)
-				fail("vdisk %s (id %u) sector %" PRIu64 ": holds write %" PRIu64
-				     ", older than the durable write %" PRIu64 " (or never issued)", dd->name, dd->id,
-				     sector, wnum, d >= 0 ? h->e[d].wnum : 0);
-		}
-	}
+	for (uint64_t b = 0; !r && b < size; b++)
+		for (unsigned s = 0; s < BLKSZ / SECT; s++)
+			check_sector(dd, v, b, s, buf + b * BLKSZ + s * SECT, "");
 	free(buf);
 	vlun_vdisk_close(vd);
 }
@@ -1018,6 +1276,208 @@ static int read_all(struct vlun_vdisk *vd, uint8_t *buf, uint64_t len)
 	return 0;
 }
 
+/* Mirror copies, read from the member files themselves: for every extent
+ * whose alternate is not marked behind (ALT_DIRTY), both copies must hold
+ * the same bytes, and each copy must hold a value the model allows (a
+ * stale copy that looks clean would be served by reads, which balance
+ * between the copies). A sector where the copies differ but the model
+ * has a write that was in flight at the crash (never acknowledged, or
+ * failed) is counted, not failed: both copies are values the model
+ * allows, see docs/crash.md. Returns the ALT_DIRTY extents seen. */
+static unsigned diverge_inflight, copies_compared, jobs_resumed, dirty_seen, jobs_blocked;
+static char diverge_first[160];
+static uint64_t cur_point; /* set by the sweep before it forks the verifier */
+static unsigned check_copies(const struct vlun_pool_desc *d, struct model *m, const char *phase)
+{
+	int fds[VLUN_MAX_MEMBERS];
+	unsigned dirty = 0;
+
+	for (uint32_t i = 0; i < d->nmembers && i < VLUN_MAX_MEMBERS; i++)
+		fds[i] = open(d->members[i].path_hint, O_RDONLY);
+	for (uint32_t i = 0; i < d->nvdisks; i++) {
+		const struct vlun_vdisk_desc *dd = &d->vdisks[i];
+		if (dd->id > MAXVD || !m->v[dd->id].exists)
+			continue;
+		struct mvd *v = &m->v[dd->id];
+		for (uint32_t k = 0; k < dd->nextents; k++) {
+			const struct vlun_extent *e = &dd->extents[k];
+			if (!(e->flags & VLUN_EXT_ALT_EXISTS) || e->member >= d->nmembers ||
+			    e->alt_member >= d->nmembers)
+				continue;
+			if (e->flags & VLUN_EXT_ALT_DIRTY) {
+				dirty++;
+				continue;
+			}
+			for (uint64_t x = 0; x < e->nsectors; x++) {
+				uint8_t a[SECT], bb[SECT];
+				uint64_t vs = e->vsector + x, blk = vs / (BLKSZ / SECT);
+				unsigned sub = (unsigned)(vs % (BLKSZ / SECT));
+				if (pread(fds[e->member], a, SECT, (off_t)((e->psector + x) * SECT)) != SECT ||
+				    pread(fds[e->alt_member], bb, SECT, (off_t)((e->alt_psector + x) * SECT)) != SECT) {
+					fail("%s: vdisk %s sector %" PRIu64 ": cannot read its copies on members %u/%u",
+					     phase, dd->name, vs, e->member, e->alt_member);
+					continue;
+				}
+				char where[96];
+				snprintf(where, sizeof(where), " (%s, primary copy on member %u)", phase, e->member);
+				check_sector(dd, v, blk, sub, a, where);
+				snprintf(where, sizeof(where), " (%s, alternate copy on member %u)", phase, e->alt_member);
+				check_sector(dd, v, blk, sub, bb, where);
+				copies_compared++;
+				if (!memcmp(a, bb, SECT))
+					continue;
+				struct hist *h = hist_at(v, blk);
+				bool inflight = false;
+				for (uint32_t j = 0; j < h->n; j++)
+					inflight |= h->e[j].kind == EV_WRITE && (h->e[j].ack == LONG_MAX || !h->e[j].ok);
+				if (inflight && !diverge_inflight++)
+					snprintf(diverge_first, sizeof(diverge_first), "%s: vdisk %s sector %" PRIu64
+						 " (members %u/%u)", phase, dd->name, vs, e->member, e->alt_member);
+				else
+					fail("%s: vdisk %s (id %u) sector %" PRIu64 ": the copies on members %u (sector %"
+					     PRIu64 ") and %u (sector %" PRIu64 ") differ, yet the extent is not marked "
+					     "behind (ALT_DIRTY) and no write to it was in flight", phase, dd->name, dd->id,
+					     vs, e->member, e->psector + x, e->alt_member, e->alt_psector + x);
+			}
+		}
+	}
+	for (uint32_t i = 0; i < d->nmembers && i < VLUN_MAX_MEMBERS; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return dirty;
+}
+
+/* --selftest-mirror: the alternate of the first clean mirrored extent
+ * gets the primary's sector with one byte flipped, as a resync that
+ * silently skipped a write would leave it; check_copies has to see it. */
+static bool selftest_mirror;
+static void corrupt_one_copy(const struct vlun_pool_desc *d)
+{
+	for (uint32_t i = 0; i < d->nvdisks; i++)
+		for (uint32_t k = 0; k < d->vdisks[i].nextents; k++) {
+			const struct vlun_extent *e = &d->vdisks[i].extents[k];
+			if (!(e->flags & VLUN_EXT_ALT_EXISTS) || (e->flags & VLUN_EXT_ALT_DIRTY) ||
+			    e->alt_member >= d->nmembers)
+				continue;
+			uint8_t sec[SECT];
+			int fd = open(d->members[e->alt_member].path_hint, O_RDWR);
+			if (fd < 0 || pread(fd, sec, SECT, (off_t)(e->alt_psector * SECT)) != SECT)
+				die("selftest: cannot read member %u", e->alt_member);
+			sec[100] ^= 0x40;
+			if (pwrite(fd, sec, SECT, (off_t)(e->alt_psector * SECT)) != SECT)
+				die("selftest: cannot write member %u", e->alt_member);
+			close(fd);
+			return;
+		}
+}
+
+/* An acknowledged migration is either still recorded (resumes at the next
+ * open) or done: nothing of the (linear, untouched since) disk is left on
+ * the member it emptied. */
+static void check_migrations(const struct vlun_pool_desc *d, struct model *m)
+{
+	for (uint32_t i = 0; i < m->nmig; i++) {
+		const struct mig *g = &m->mig[i];
+		bool recorded = false;
+		if (!g->acked)
+			continue;
+		for (uint32_t k = 0; k < d->njobs; k++)
+			recorded |= d->jobs[k].id == g->job;
+		if (recorded || g->touched || m->v[g->vdisk].layout != VLUN_LAYOUT_LINEAR)
+			continue;
+		for (uint32_t k = 0; k < d->nvdisks; k++) {
+			const struct vlun_vdisk_desc *dd = &d->vdisks[k];
+			if (dd->id != g->vdisk)
+				continue;
+			for (uint32_t x = 0; x < dd->nextents; x++) {
+				const struct vlun_extent *e = &dd->extents[x];
+				if (e->member == g->from || ((e->flags & VLUN_EXT_ALT_EXISTS) && e->alt_member == g->from)) {
+					fail("migration job %u of vdisk %s off member %u was acknowledged, is no longer "
+					     "recorded (njobs %u), but sectors %" PRIu64 "+%" PRIu64 " are still on member %u",
+					     g->job, dd->name, g->from, d->njobs, e->vsector, e->nsectors, g->from);
+					break;
+				}
+			}
+		}
+	}
+}
+
+/* Can migration j never finish in this pool? True when an extent in its
+ * scope lies on the member it empties and every other member is that
+ * extent's other copy (or the job has no target at all). */
+static bool job_blocked(const struct vlun_pool_desc *d, const struct vlun_job_desc *j)
+{
+	for (uint32_t i = 0; i < d->nvdisks; i++) {
+		const struct vlun_vdisk_desc *dd = &d->vdisks[i];
+		if (j->vdisk_id != UINT32_MAX && j->vdisk_id != dd->id)
+			continue;
+		for (uint32_t k = 0; k < dd->nextents; k++) {
+			const struct vlun_extent *e = &dd->extents[k];
+			bool alt = (e->flags & VLUN_EXT_ALT_EXISTS) && e->alt_member != VLUN_NO_MEMBER;
+			if (e->member == VLUN_NO_MEMBER || (e->flags & VLUN_EXT_INVALID))
+				continue;
+			if (e->member != j->from_member && !(alt && e->alt_member == j->from_member))
+				continue;
+			uint32_t other = !alt ? VLUN_NO_MEMBER : e->member == j->from_member ? e->alt_member : e->member;
+			uint32_t targets = 0;
+			for (uint32_t m = 0; m < d->nmembers; m++)
+				targets += m != j->from_member && m != other;
+			if (targets == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Resume: reopen with no disk open and run the recorded jobs to the end
+ * (vlun_jobs_run) — the resync of what is behind and any interrupted
+ * migration must finish; then nothing is behind, no job is left, the
+ * copies agree and every disk still reads what the log allows. */
+static struct vlun_pool *resume_jobs(struct vlun_pool *p, char **paths, struct model *m)
+{
+	struct vlun_pool_desc *d = NULL;
+	char *why = NULL, vwhy[256];
+	int r;
+
+	vlun_pool_close(p);
+	p = NULL;
+	r = vlun_pool_open(paths, 3, 0, &p, &why);
+	if (r < 0) {
+		fail("reopen to resume the jobs refuses: %s", why ? why : strerror(-r));
+		free(why);
+		return NULL;
+	}
+	alarm(60); /* a job that never ends is a failure, not a hang */
+	r = vlun_jobs_run(p, NULL, NULL);
+	alarm(60);
+	if (vlun_pool_describe(p, &d) < 0)
+		die("describe failed");
+	if (vlun_pool_desc_validate(d, vwhy, sizeof(vwhy)) < 0)
+		fail("metadata after the resumed jobs is invalid: %s", vwhy);
+	/* A job may legitimately wait (-ENOSPC, "add a member"): moving a
+	 * mirrored extent off a member needs a third member for the copy. */
+	uint32_t blocked = 0;
+	for (uint32_t k = 0; k < d->njobs; k++)
+		blocked += job_blocked(d, &d->jobs[k]);
+	if (r < 0 && !(r == -ENOSPC && blocked == d->njobs))
+		fail("resuming the jobs (vlun_jobs_run) failed: %s", strerror(-r));
+	if (d->njobs > blocked)
+		fail("%u job(s) still recorded after vlun_jobs_run returned (%u waiting for a third member)",
+		     d->njobs, blocked);
+	jobs_blocked += blocked;
+	unsigned dirty = check_copies(d, m, "after resume");
+	if (dirty)
+		fail("%u mirrored extent(s) still behind (ALT_DIRTY) after the resync ran to the end", dirty);
+	for (uint32_t i = 0; i < d->nmembers; i++)
+		if (d->members[i].state != VLUN_MEMBER_OK)
+			fail("member %u is in state %u after the resume (its file is healthy)", i, d->members[i].state);
+	for (uint32_t i = 0; i < d->nvdisks; i++)
+		if (d->vdisks[i].id <= MAXVD && m->v[d->vdisks[i].id].exists)
+			check_vdisk(p, &d->vdisks[i], &m->v[d->vdisks[i].id]);
+	vlun_pool_desc_free(d);
+	return p;
+}
+
 /* The child that reassembles and checks. Exit 0 ok, 1 failures. */
 static int verify(void)
 {
@@ -1053,6 +1513,12 @@ static int verify(void)
 		fail("metadata after the crash is invalid: %s", vwhy);
 	if (m->member_add_acked && d->nmembers != 3)
 		fail("member add was acknowledged but the pool has %u members", d->nmembers);
+	if (selftest_mirror)
+		corrupt_one_copy(d);
+	/* before any disk is open: no job thread runs yet (pool.c) */
+	dirty_seen = check_copies(d, m, "after reassembly");
+	check_migrations(d, m);
+	jobs_resumed = d->njobs;
 	for (uint32_t i = 0; i < d->nvdisks; i++) {
 		const struct vlun_vdisk_desc *dd = &d->vdisks[i];
 		if (dd->id > MAXVD || !m->v[dd->id].exists) {
@@ -1076,6 +1542,11 @@ static int verify(void)
 	}
 	vlun_pool_desc_free(d);
 	d = NULL;
+	if (mirror_actions) {
+		p = resume_jobs(p, paths, m);
+		if (!p)
+			return 1;
+	}
 	/* One more commit (rewrites stale copies), then a read-only reopen. */
 	struct vlun_vdisk_create_opts o = { .name = "post", .layout = VLUN_LAYOUT_THIN, .size_bytes = MiB };
 	r = vlun_vdisk_create(p, &o, &why);
@@ -1091,6 +1562,22 @@ static int verify(void)
 			fail("metadata after the post-crash commit is invalid: %s", vwhy);
 		vlun_pool_desc_free(d);
 		vlun_pool_close(p);
+	}
+	if (diverge_inflight)
+		printf("note: point %" PRIu64 ": %u sector(s) of clean mirror extents differ between the copies "
+		       "where a write was in flight at the crash; first: %s\n", cur_point, diverge_inflight,
+		       diverge_first);
+	fflush(stdout);
+	/* counters for the sweep's summary (the parent adds them up) */
+	char *sp;
+	if (asprintf(&sp, "%s/stats", dir) >= 0) {
+		FILE *f = fopen(sp, "a");
+		if (f) {
+			fprintf(f, "%u %u %u %u %u\n", copies_compared, dirty_seen, jobs_resumed, diverge_inflight,
+				jobs_blocked);
+			fclose(f);
+		}
+		free(sp);
 	}
 	return nfail ? 1 : 0;
 }
@@ -1112,6 +1599,7 @@ static int run_child(int (*fn)(uint64_t, unsigned, uint64_t, enum vlun_crash_mod
 				_exit(2);
 			setenv("VLUN_CRASH_TRACE", "1", 1);
 		}
+		alarm(120); /* a hang (deadlock) is a failure (status 142), not a stuck sweep */
 		_exit(fn ? fn(seed, ops, at, mode) : verify());
 	}
 	while (waitpid(pid, &status, 0) < 0)
@@ -1124,7 +1612,7 @@ static int run_child(int (*fn)(uint64_t, unsigned, uint64_t, enum vlun_crash_mod
 
 enum { K_LABEL, K_SLOTA, K_SLOTB, K_JOURNAL, K_OTHER, K_FLUSH, K_SUBMIT, K_N };
 static const char *kind_names[K_N] = { "label write", "slot A write", "slot B write", "journal write",
-				       "other write", "flush", "data request submit" };
+				       "copy write (data area)", "flush", "data request submit" };
 
 struct point { uint8_t kind; };
 
@@ -1211,13 +1699,17 @@ int main(int argc, char **argv)
 			every = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--point") && i + 1 < argc)
 			only = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--mirror"))
+			mirror_actions = true;
+		else if (!strcmp(argv[i], "--selftest-mirror"))
+			mirror_actions = selftest_mirror = true;
 		else if (!strcmp(argv[i], "--selftest"))
 			strict_selftest = true;
 		else if (!strcmp(argv[i], "--report") && i + 1 < argc)
 			report = argv[++i];
 		else
 			die("usage: crash_harness [--mode exit,tear,drop,fail] [--seeds N] [--seed S] [--ops N] "
-			    "[--every K] [--point K] [--report FILE] [--selftest] [-v]");
+			    "[--every K] [--point K] [--report FILE] [--mirror] [--selftest] [--selftest-mirror] [-v]");
 	}
 	if (getenv("VLUN_UNDER_VALGRIND") && !strcmp(getenv("VLUN_UNDER_VALGRIND"), "1")) {
 		fprintf(stderr, "skipped under valgrind: the harness drives io_uring\n");
@@ -1259,6 +1751,11 @@ int main(int argc, char **argv)
 			unsigned tried = 0, fired = 0, failed = 0;
 			unsigned fails_by_kind[K_N] = { 0 }, tried_by_kind[K_N] = { 0 };
 			time_t t0 = time(NULL);
+			char *stp;
+			if (asprintf(&stp, "%s/stats", dir) >= 0) { /* the enumeration's verify wrote there */
+				unlink(stp);
+				free(stp);
+			}
 			for (uint64_t k = only ? only : 1; k <= (only ? only : n); k += every) {
 				/* tear only means something for a write */
 				if (mode == VLUN_CRASH_TEAR && pts[k].kind >= K_FLUSH)
@@ -1274,16 +1771,45 @@ int main(int argc, char **argv)
 				tried++;
 				tried_by_kind[pts[k].kind]++;
 				fired += r == VLUN_CRASH_EXIT_CODE || mode == VLUN_CRASH_DROP || mode == VLUN_CRASH_FAIL;
+				cur_point = k;
 				if (run_child(NULL, 0, 0, 0, 0, NULL) != 0) {
 					fprintf(stderr, "FAIL: seed %" PRIu64 " mode %s crash point %" PRIu64 " (%s): see above; "
-						"reproduce: crash_harness --seed %" PRIu64 " --ops %u --mode %s, point %" PRIu64 "\n",
-						seed, mname, k, kind_names[pts[k].kind], seed, ops, mname, k);
+						"reproduce: crash_harness%s --seed %" PRIu64 " --ops %u --mode %s --point %" PRIu64 "\n",
+						seed, mname, k, kind_names[pts[k].kind], mirror_actions ? " --mirror" : "", seed, ops, mname, k);
 					failed++;
 					fails_by_kind[pts[k].kind]++;
 				}
 			}
 			printf("  mode %-4s: %u points tried, %u stopped/fired, %u failures (%lds)\n", mname, tried,
 			       fired, failed, (long)(time(NULL) - t0));
+			if (mirror_actions) {
+				unsigned long long st[5] = { 0 }, runs_dirty = 0, runs_jobs = 0;
+				char *sp, sl[128];
+				if (asprintf(&sp, "%s/stats", dir) < 0)
+					die("out of memory");
+				FILE *sf = fopen(sp, "r");
+				while (sf && fgets(sl, sizeof(sl), sf)) {
+					unsigned a, b, c, e, g;
+					if (sscanf(sl, "%u %u %u %u %u", &a, &b, &c, &e, &g) != 5)
+						continue;
+					st[0] += a, st[1] += b, st[2] += c, st[3] += e, st[4] += g;
+					runs_dirty += b > 0;
+					runs_jobs += c > 0;
+				}
+				if (sf)
+					fclose(sf);
+				unlink(sp);
+				free(sp);
+				printf("    mirror copies compared: %llu sectors; crashes leaving extents behind: %llu "
+				       "(%llu extents); leaving a migration recorded: %llu (waiting for a third "
+				       "member after resume: %llu); in-flight divergent sectors: %llu\n", st[0],
+				       runs_dirty, st[1], runs_jobs, st[4], st[3]);
+				if (rep)
+					fprintf(rep, "<!-- seed %" PRIu64 " %s: compared %llu, runs behind %llu (%llu "
+						"extents), runs with a recorded migration %llu (blocked %llu), in-flight "
+						"divergent %llu -->\n", seed, mname, st[0], runs_dirty, st[1], runs_jobs,
+						st[4], st[3]);
+			}
 			fflush(stdout);
 			if (rep) {
 				fprintf(rep, "| %" PRIu64 " | %u | %s | %u | %u |", seed, ops, mname, tried, failed);
@@ -1312,6 +1838,10 @@ int main(int argc, char **argv)
 		free(x);
 	}
 	if (asprintf(&x, "%s/trace", dir) >= 0) {
+		unlink(x);
+		free(x);
+	}
+	if (asprintf(&x, "%s/stats", dir) >= 0) {
 		unlink(x);
 		free(x);
 	}
