@@ -1330,14 +1330,17 @@ static unsigned check_copies(const struct vlun_pool_desc *d, struct model *m, co
 				bool inflight = false;
 				for (uint32_t j = 0; j < h->n; j++)
 					inflight |= h->e[j].kind == EV_WRITE && (h->e[j].ack == LONG_MAX || !h->e[j].ok);
-				if (inflight && !diverge_inflight++)
-					snprintf(diverge_first, sizeof(diverge_first), "%s: vdisk %s sector %" PRIu64
-						 " (members %u/%u)", phase, dd->name, vs, e->member, e->alt_member);
-				else
+				if (inflight) {
+					if (!diverge_inflight++)
+						snprintf(diverge_first, sizeof(diverge_first), "%s: vdisk %s sector %"
+							 PRIu64 " (members %u/%u)", phase, dd->name, vs, e->member,
+							 e->alt_member);
+				} else {
 					fail("%s: vdisk %s (id %u) sector %" PRIu64 ": the copies on members %u (sector %"
 					     PRIu64 ") and %u (sector %" PRIu64 ") differ, yet the extent is not marked "
 					     "behind (ALT_DIRTY) and no write to it was in flight", phase, dd->name, dd->id,
 					     vs, e->member, e->psector + x, e->alt_member, e->alt_psector + x);
+				}
 			}
 		}
 	}
@@ -1673,7 +1676,7 @@ static struct point *enumerate(uint64_t seed, unsigned ops, uint64_t *ret_n)
 
 int main(int argc, char **argv)
 {
-	const char *modes_arg = "exit,tear,drop,fail", *report = NULL;
+	const char *modes_arg = "exit,tear,drop,fail", *report = NULL, *verify_dir = NULL;
 	unsigned seeds = 1, ops = 40, every = 1;
 	uint64_t only = 0; /* --point K: just that point, keep the directory */
 	uint64_t seed0 = 1;
@@ -1699,6 +1702,8 @@ int main(int argc, char **argv)
 			every = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--point") && i + 1 < argc)
 			only = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--verify-dir") && i + 1 < argc)
+			verify_dir = argv[++i];
 		else if (!strcmp(argv[i], "--mirror"))
 			mirror_actions = true;
 		else if (!strcmp(argv[i], "--selftest-mirror"))
@@ -1709,11 +1714,15 @@ int main(int argc, char **argv)
 			report = argv[++i];
 		else
 			die("usage: crash_harness [--mode exit,tear,drop,fail] [--seeds N] [--seed S] [--ops N] "
-			    "[--every K] [--point K] [--report FILE] [--mirror] [--selftest] [--selftest-mirror] [-v]");
+			    "[--every K] [--point K] [--report FILE] [--mirror] [--selftest] [--selftest-mirror] [--verify-dir DIR] [-v]");
 	}
 	if (getenv("VLUN_UNDER_VALGRIND") && !strcmp(getenv("VLUN_UNDER_VALGRIND"), "1")) {
 		fprintf(stderr, "skipped under valgrind: the harness drives io_uring\n");
 		return 77;
+	}
+	if (verify_dir) { /* check a kept directory again (after --point) */
+		dir = verify_dir;
+		return verify();
 	}
 	if (every == 0 || seeds == 0)
 		die("--every and --seeds must be at least 1");
