@@ -304,6 +304,13 @@ static void piece_pio_done(struct vlun_pio *pio, int res)
 		piece_pio_start(pc);
 		return;
 	}
+	if (res < 0 && (pc->kind == PK_FLUSH || pc->kind == PK_MWRITE) && pc->counted) {
+		/* The physical I/O is over: leave its epoch before the
+		 * controller takes the piece, or a commit that drains the
+		 * epoch (frees pending) would wait for the controller itself. */
+		pool_io_exit(p, pc->side);
+		pc->counted = false;
+	}
 	if (res < 0 && pc->kind == PK_FLUSH) {
 		vlun_warn("vdisk '%s': flush of member %u failed: %s", pc->r->vd->name, pc->member, strerror(-res));
 		pc->w.kind = CTL_FFAIL;
