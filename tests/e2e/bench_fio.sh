@@ -220,7 +220,7 @@ bench_run() {
 		# guest busy: 100 - idle - iowait, of all vCPUs
 		printf '%s\n%s\n' "$s0" "$s1" | awk '
 			{ t = 0; for (i = 2; i <= NF; i++) t += $i; tot[NR] = t; idle[NR] = $5 + $6 }
-			END { dt = tot[2] - tot[1]; printf "guest_busy_pct=%.1f\n", dt > 0 ? 100 * (1 - (idle[2] - idle[1]) / dt) : 0 }'
+			END { dt = tot[2] - tot[1]; printf "guest_busy_pct=%.1f\n", (dt > 0) ? 100 * (1 - (idle[2] - idle[1]) / dt) : 0 }'
 		awk -v a="$t0" -v b="$t1" -v p0="$p0" -v p1="$p1" -v hz="$(getconf CLK_TCK)" \
 			'BEGIN { printf "runner_cpu_pct=%.1f\n", (b > a) ? 100 * (p1 - p0) / hz / (b - a) : 0 }'
 		# busiest runner thread over the job
