@@ -1800,6 +1800,15 @@ int main(int argc, char **argv)
 						seed, mname, k, kind_names[pts[k].kind], mirror_actions ? " --mirror" : "", seed, ops, mname, k);
 					failed++;
 					fails_by_kind[pts[k].kind]++;
+					/* keep the workload's log: the point numbers move
+					 * between runs, so --point may not hit it again */
+					char *from = NULL, *to = NULL;
+					if (asprintf(&from, "%s/log", dir) >= 0 &&
+					    asprintf(&to, "%s-fail-s%" PRIu64 "-%s-%" PRIu64 ".log", dir, seed, mname, k) >= 0 &&
+					    rename(from, to) == 0)
+						fprintf(stderr, "  the failing run's log: %s\n", to);
+					free(to);
+					free(from);
 				}
 			}
 			printf("  mode %-4s: %u points tried, %u stopped/fired, %u failures (%lds)\n", mname, tried,
