@@ -1803,7 +1803,7 @@ int main(int argc, char **argv)
 					/* keep the workload's log: the point numbers move
 					 * between runs, so --point may not hit it again */
 					char *from = NULL, *to = NULL;
-					if (asprintf(&from, "%s/log", dir) >= 0 &&
+					if (!strict_selftest && !selftest_mirror && asprintf(&from, "%s/log", dir) >= 0 &&
 					    asprintf(&to, "%s-fail-s%" PRIu64 "-%s-%" PRIu64 ".log", dir, seed, mname, k) >= 0 &&
 					    rename(from, to) == 0)
 						fprintf(stderr, "  the failing run's log: %s\n", to);
