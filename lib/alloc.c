@@ -494,6 +494,21 @@ int vlun_alloc_take(struct vlun_alloc *a, uint32_t member, uint64_t psector, uin
 	return rs_remove(&m->free, psector, nsectors);
 }
 
+int vlun_alloc_unfree(struct vlun_alloc *a, uint32_t member, uint64_t psector, uint64_t nsectors)
+{
+	struct amember *m = get_member(a, member);
+
+	if (!m)
+		return -ENOENT;
+	if (!in_area(m, psector, nsectors))
+		return -ERANGE;
+	if (rs_contains(&m->pending, psector, nsectors))
+		return rs_remove(&m->pending, psector, nsectors);
+	if (rs_contains(&m->free, psector, nsectors))
+		return rs_remove(&m->free, psector, nsectors);
+	return -EBUSY;
+}
+
 int vlun_alloc_get_at(struct vlun_alloc *a, uint32_t member, uint64_t psector, uint64_t nsectors)
 {
 	struct amember *m = get_member(a, member);

@@ -50,6 +50,9 @@ int vlun_alloc_take(struct vlun_alloc *a, uint32_t member, uint64_t psector, uin
 int vlun_alloc_get_at(struct vlun_alloc *a, uint32_t member, uint64_t psector, uint64_t nsectors);
 /* Frees a range: pending until vlun_alloc_commit_done(). */
 int vlun_alloc_free(struct vlun_alloc *a, uint32_t member, uint64_t psector, uint64_t nsectors);
+/* Takes back a range freed (pending) or free, for a change whose commit
+ * failed and is rolled back. -EBUSY when part of it is in use. */
+int vlun_alloc_unfree(struct vlun_alloc *a, uint32_t member, uint64_t psector, uint64_t nsectors);
 /* The commit that recorded all frees so far is durable: make them reusable. */
 void vlun_alloc_commit_done(struct vlun_alloc *a);
 

@@ -1254,17 +1254,29 @@ VLUN_EXPORT int vlun_vdisk_resize(struct vlun_pool *p, const char *name, uint64_
 	if (r == 0)
 		r = commit_full_locked(p);
 	if (r < 0) {
-		/* Roll back: the grown space goes back (pending) and the old
-		 * extents return. */
+		/* Roll back: every range of the resized disk is released
+		 * (pending), then the old extents take theirs back out of the
+		 * pending (or free) set — what a shrink freed is pending too —
+		 * so only the grown space stays freed. */
 		vlun_layout_release(p->alloc, vd);
 		free(vd->extents);
 		*vd = saved;
 		vd->extents = saved_ext;
 		vd->extents_cap = 0;
-		for (uint32_t i = 0; i < vd->nextents; i++)
-			if (vd->extents[i].member != VLUN_NO_MEMBER)
-				vlun_alloc_take(p->alloc, vd->extents[i].member, vd->extents[i].psector,
-						vd->extents[i].nsectors);
+		for (uint32_t i = 0; i < vd->nextents; i++) {
+			const struct vlun_extent *e = &vd->extents[i];
+			int u = 0;
+			if (e->member != VLUN_NO_MEMBER && !(e->flags & VLUN_EXT_INVALID))
+				u = vlun_alloc_unfree(p->alloc, e->member, e->psector, e->nsectors);
+			if (u == 0 && (e->flags & VLUN_EXT_ALT_EXISTS) && e->alt_member != VLUN_NO_MEMBER)
+				u = vlun_alloc_unfree(p->alloc, e->alt_member, e->alt_psector, e->nsectors);
+			if (u < 0)
+				vlun_err("pool '%s': rolling back the resize of '%s': cannot take back sectors "
+					 "%llu+%llu of member %u: %s", p->desc->name, name,
+					 (unsigned long long)e->psector, (unsigned long long)e->nsectors, e->member,
+					 strerror(-u));
+		}
+		p->frees_pending = true;
 		if (open)
 			vlun_map_resize(vdisk_map_of(open), old, NULL, 0);
 		vlun_set_reason(ret_reason, "cannot commit the resize of '%s': %s", name, strerror(-r));
