@@ -8,7 +8,8 @@
 #   VLUN_LAB_RESULTS   where a run's logs and results land
 #                      (default <build>/lab-results)
 #   VLUN_LAB_ACCEL     auto (default) | kvm | tcg
-#   VLUN_LAB_TIMEOUT   seconds a guest may run before it is killed (default 1500)
+#   VLUN_LAB_TIMEOUT   seconds a guest may run before it is killed (default 3000:
+#                      the e2e suite takes ~18 min idle, far longer on a loaded host)
 #   VLUN_LAB_MIRROR    Debian mirror for the image (default: the host's)
 
 lab_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -17,7 +18,7 @@ lab_build=${VLUN_BUILD_DIR:-$lab_top/build}
 case $lab_build in /*) ;; *) lab_build=$lab_top/$lab_build ;; esac
 lab_cache=${VLUN_LAB_CACHE:-/var/cache/vlun-lab}
 lab_results=${VLUN_LAB_RESULTS:-$lab_build/lab-results}
-lab_timeout=${VLUN_LAB_TIMEOUT:-1500}
+lab_timeout=${VLUN_LAB_TIMEOUT:-3000}
 
 lab_say() { printf '[lab] %s\n' "$*" >&2; }
 lab_die() { printf '[lab] error: %s\n' "$*" >&2; exit 1; }
