@@ -94,8 +94,10 @@ struct vlun_member_desc {
 
 enum vlun_vdisk_flags {
 	VLUN_VDISK_MIRRORED = 1u << 0, /* thin: chunks allocated later get a second copy */
+	VLUN_VDISK_SNAP_RESERVE = 1u << 1, /* the snapshot reserve of another disk: never
+					    * exported, deleted with its last snapshot */
 };
-#define VLUN_VDISK_KNOWN_FLAGS 0x1u
+#define VLUN_VDISK_KNOWN_FLAGS 0x3u
 
 struct vlun_vdisk_desc {
 	uint32_t id;          /* unique in the pool, never reused */
@@ -127,6 +129,55 @@ struct vlun_job_desc {
 	uint64_t to_mask[VLUN_MAX_MEMBERS / 64]; /* allowed targets; all zero: any */
 };
 
+/* ------------------------------------------------------------ snapshots
+ *
+ * Copy-on-first-write snapshot sessions of a source disk (lib/snap.c; the
+ * design, the on-disk table and the commit order are at its top). The
+ * source is divided into chunks (64 KiB by default); the first write to a
+ * chunk after a session starts saves the old data in the source's reserve
+ * (a hidden linear vdisk of the pool, flag VLUN_VDISK_SNAP_RESERVE) and
+ * records which sessions need that saved copy in the chunk's session mask,
+ * so N sessions that need the same old data share one copy. The saved copy
+ * and its table entry are durable before the source write is acknowledged.
+ * Sessions live in the pool metadata; the reserve's table lives in the
+ * reserve itself.
+ */
+#define VLUN_MAX_SNAPSHOTS 64          /* sessions per source: one mask bit each */
+#define VLUN_SNAP_DEFAULT_CHUNK (64u << 10)
+
+enum vlun_snap_state {
+	VLUN_SNAP_ACTIVE = 0,
+	VLUN_SNAP_FAILED = 1,          /* the reserve filled (or its I/O failed): no longer usable */
+};
+enum vlun_snap_flags {
+	VLUN_SNAP_WRITTEN = 1u << 0,   /* was exported writable and written: not the source's past */
+};
+/* What happens when a copy-on-first-write finds the reserve full. */
+enum vlun_snap_full_policy {
+	VLUN_SNAP_FULL_FAIL_SNAPSHOT = 0, /* default: the sessions needing the copy fail, the write goes on */
+	VLUN_SNAP_FULL_FAIL_WRITE = 1,    /* the source write fails (DATA PROTECT, space allocation
+					   * failed), the sessions stay intact */
+};
+
+struct vlun_snap_desc {
+	uint32_t id;                   /* unique in the pool, never reused */
+	uint32_t source_id;            /* vdisk id of the source */
+	uint32_t bit;                  /* its bit in the chunk session masks (0..63) */
+	uint32_t state;                /* enum vlun_snap_state */
+	uint32_t flags;                /* enum vlun_snap_flags */
+	uint64_t created;              /* unix time */
+	char name[VLUN_NAME_MAX + 1];  /* unique among the source's sessions */
+	char why[128];                 /* FAILED: what happened ("" otherwise) */
+};
+
+/* The snapshot store of one source disk (exists while it has sessions). */
+struct vlun_snap_store_desc {
+	uint32_t source_id;
+	uint32_t reserve_id;           /* vdisk id of the reserve */
+	uint64_t chunk_sectors;
+	uint32_t full_policy;          /* enum vlun_snap_full_policy */
+};
+
 struct vlun_pool_desc {
 	uint8_t uuid[VLUN_UUID_LEN];
 	char name[VLUN_NAME_MAX + 1];
@@ -142,6 +193,11 @@ struct vlun_pool_desc {
 	uint32_t next_job_id;
 	uint32_t njobs;
 	struct vlun_job_desc *jobs; /* persistent jobs (migrations) */
+	uint32_t next_snap_id;
+	uint32_t nsnaps;
+	struct vlun_snap_desc *snaps;        /* snapshot sessions */
+	uint32_t nsnap_stores;
+	struct vlun_snap_store_desc *snap_stores;
 };
 
 /* Deep copy / free of a description. */
@@ -356,6 +412,56 @@ int vlun_jobs_run(struct vlun_pool *p, void (*progress)(const struct vlun_job_in
  * a dead path would). */
 int vlun_pool_inject_member_fault(struct vlun_pool *p, uint32_t member, bool fail);
 
+/* --------------------------------------------------- snapshot sessions
+ *
+ * Like the mirror calls, these run in the process holding the pool
+ * (vlunctl reaches a handler through the control channel). A snapshot is
+ * opened for I/O as vlun_vdisk_open(p, "<source>@<snapshot>", flags):
+ * read-only unless flags has VLUN_VDISK_OPEN_WRITABLE (cfgstring option
+ * "rw"); its writes are copied-on-write into the reserve as private
+ * chunks of that session.
+ */
+struct vlun_snapshot_create_opts {
+	const char *source;            /* source vdisk name */
+	const char *name;              /* the session's name */
+	/* used when the source has no store yet (its first session), or to
+	 * grow/change it: */
+	uint64_t reserve_bytes;        /* 0: keep, or 20% of the source for a new store */
+	uint64_t chunk_bytes;          /* 0: VLUN_SNAP_DEFAULT_CHUNK; fixed once the store exists */
+	int full_policy;               /* enum vlun_snap_full_policy, or -1: keep / default */
+};
+int vlun_snapshot_create(struct vlun_pool *p, const struct vlun_snapshot_create_opts *o,
+			 char **ret_reason);
+/* Ends a session: chunks no other session needs go back to the reserve;
+ * the last session of a source also deletes its reserve. Refused (-EBUSY)
+ * while the snapshot is open for I/O. */
+int vlun_snapshot_delete(struct vlun_pool *p, const char *source, const char *name,
+			 char **ret_reason);
+/* Restores the source's content from the session (the session stays, and
+ * the source's other sessions keep their content: the restoring writes go
+ * through copy-on-first-write like any other). Refused (-EBUSY) while the
+ * source or the snapshot is open for I/O by anyone else. */
+int vlun_snapshot_rollback(struct vlun_pool *p, const char *source, const char *name,
+			   char **ret_reason);
+/* Grows the reserve and/or changes the full policy (-1 keep) of a source's store. */
+int vlun_snapshot_reserve_set(struct vlun_pool *p, const char *source, uint64_t reserve_bytes,
+			      int full_policy, char **ret_reason);
+
+struct vlun_snapshot_info {
+	struct vlun_snap_desc d;
+	char source[VLUN_NAME_MAX + 1];
+	uint64_t chunk_bytes;
+	uint64_t saved_bytes;          /* saved chunks this session needs (shared ones included) */
+	uint64_t shared_bytes;         /* of those, needed by other sessions too */
+	uint64_t reserve_used_bytes;   /* of the source's whole reserve */
+	uint64_t reserve_total_bytes;
+	uint32_t full_policy;
+	bool open;                     /* exported / open for I/O in the holder */
+};
+/* Sessions of one source (NULL: all) with their usage (caller frees *ret). */
+int vlun_snapshot_list(struct vlun_pool *p, const char *source, struct vlun_snapshot_info **ret,
+		       size_t *ret_n);
+
 /* ------------------------------------------------------ virtual disk I/O
  *
  * The fast path. vlun_vdisk_submit() looks the range up in the current map
@@ -411,8 +517,11 @@ struct vlun_req {
 	void *internal[4];
 };
 
+enum vlun_vdisk_open_flags {
+	VLUN_VDISK_OPEN_WRITABLE = 1u << 0, /* "<source>@<snapshot>": writes allowed (else DATA PROTECT) */
+};
 /* Opens a virtual disk of an open pool for I/O (starts the engine threads
- * on first use). */
+ * on first use). name "<source>@<snapshot>" opens a snapshot session. */
 int vlun_vdisk_open(struct vlun_pool *p, const char *name, unsigned flags,
 		    struct vlun_vdisk **ret, char **ret_reason);
 void vlun_vdisk_close(struct vlun_vdisk *vd); /* waits for in-flight requests */
