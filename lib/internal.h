@@ -38,6 +38,12 @@ int vlun_hexval(char c);
  * the map and the journal-delta edits both merge by this rule. */
 bool vlun_extent_mergeable(const struct vlun_extent *a, const struct vlun_extent *b);
 
+/* The pool's advisory lock on one member (pool.c): an OFD write lock on
+ * its label block, what vlun_pool_paths_in_use() tests. 0, or -EAGAIN /
+ * -EACCES when another process holds it. For tools that write metadata
+ * without opening the pool (vlunctl pool repair). */
+int vlun_pool_member_lock(int fd, bool take);
+
 /* ThreadSanitizer cannot see happens-before edges that pass through the
  * kernel (an io_uring SQE and its CQE) or through liburcu 0.13's
  * rcu_assign_pointer/rcu_dereference (plain volatile accesses):

@@ -65,6 +65,11 @@ static int member_lock(int fd, bool take)
 	return 0;
 }
 
+int vlun_pool_member_lock(int fd, bool take)
+{
+	return member_lock(fd, take);
+}
+
 static bool is_dm_path(const char *p)
 {
 	return strncmp(p, "/dev/mapper/", 12) == 0 || strncmp(p, "/dev/dm-", 8) == 0;
@@ -1048,6 +1053,7 @@ VLUN_EXPORT int vlun_pool_add_member(struct vlun_pool *p, const char *path, bool
 	d->nmembers++;
 	p->nmm++;
 	p->members[p->nmembers] = (struct pool_member){ .dev = dev, .fd = dev->fd, .direct = dev->direct };
+	vlun_iostat_init(&p->members[p->nmembers].stats); /* its rates count from now */
 	p->nmembers++;
 	r = commit_full_locked(p);
 	if (r < 0) {

@@ -28,6 +28,7 @@
 
 #include <json-c/json.h>
 
+#include "internal.h"
 #include "meta.h"
 #include "vlun.h"
 #include "vlunctl_check.h"
@@ -377,8 +378,30 @@ static int do_repair(struct state *s, char *const *paths, size_t npaths, bool fo
 		printf("pool '%s': nothing to repair on the members present (seq %" PRIu64 ")\n", s->name, s->desc->seq);
 		return s->problems ? X_FAIL : X_OK;
 	}
+	/* Take the pool's lock on every member written, as a handler does:
+	 * the check above leaves a window in which tcmu-runner could open
+	 * the pool and commit while the repair writes its checkpoint. */
+	size_t locked = 0;
+	for (; locked < s->nmm; locked++) {
+		r = vlun_pool_member_lock(s->mm[locked].dev->fd, true);
+		if (r < 0)
+			break;
+	}
+	if (locked < s->nmm) {
+		const char *path = s->mm[locked].dev->name;
+		for (size_t i = 0; i < locked; i++)
+			vlun_pool_member_lock(s->mm[i].dev->fd, false);
+		if (r == -EAGAIN || r == -EACCES)
+			return cfail(X_INUSE, "another process took the pool's lock on a member",
+				     "Stop the process that holds it (tcmu-runner) first; only one process may write the metadata",
+				     "cannot repair pool '%s' (member %s)", s->name, path);
+		return cfail(X_FAIL, strerror(-r), "Check that the member is writable",
+			     "cannot repair pool '%s': locking member %s", s->name, path);
+	}
 	uint64_t before = s->desc->seq;
 	r = vlun_meta_commit(s->st, s->mm, s->nmm, s->desc);
+	for (size_t i = 0; i < s->nmm; i++)
+		vlun_pool_member_lock(s->mm[i].dev->fd, false);
 	if (r < 0)
 		return cfail(X_FAIL, strerror(-r), "See the messages above for the member that failed",
 			     "cannot repair pool '%s': writing a checkpoint", s->name);
