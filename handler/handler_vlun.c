@@ -46,6 +46,7 @@ struct vlun_dev {
 	uint32_t block_size;
 	uint64_t num_lbas;
 	bool thin;
+	bool snapshot; /* "<source>@<snapshot>" */
 	/* Per-command contexts are recycled (free list) instead of a
 	 * malloc/free per command: the runner's thread takes one, an engine
 	 * thread gives it back, so glibc's per-thread caches never hit. */
@@ -213,12 +214,71 @@ static char *vdisk_names(const struct vlun_pool_desc *d)
 
 	if (!f)
 		return NULL;
-	for (uint32_t i = 0; i < d->nvdisks; i++)
-		fprintf(f, "%s%s", i ? ", " : "", d->vdisks[i].name);
-	if (d->nvdisks == 0)
+	bool any = false;
+
+	for (uint32_t i = 0; i < d->nvdisks; i++) {
+		if (d->vdisks[i].flags & VLUN_VDISK_SNAP_RESERVE)
+			continue; /* never exported */
+		fprintf(f, "%s%s", any ? ", " : "", d->vdisks[i].name);
+		any = true;
+	}
+	if (!any)
 		fputs("none", f);
 	fclose(f);
 	return s;
+}
+
+/* "<source>@<snapshot>": the source exists and has that session, which has
+ * not failed. 0, or -1 with a reason. */
+static int check_snapshot(const struct vlun_cfg *cfg, const struct vlun_pool_desc *d, char **reason)
+{
+	const char *at = strchr(cfg->vdisk, '@');
+	const struct vlun_vdisk_desc *src = NULL;
+	size_t sl = (size_t)(at - cfg->vdisk);
+	char *names = NULL, *list = NULL;
+	size_t len = 0;
+	FILE *f;
+	int n = 0;
+
+	for (uint32_t i = 0; i < d->nvdisks; i++)
+		if (strlen(d->vdisks[i].name) == sl && strncmp(d->vdisks[i].name, cfg->vdisk, sl) == 0)
+			src = &d->vdisks[i];
+	if (!src) {
+		names = vdisk_names(d);
+		if (asprintf(reason, "pool '%s' has no virtual disk '%.*s', the source of snapshot '%s' (it has: %s)",
+			     cfg->pool_spec, (int)sl, cfg->vdisk, at + 1, names ? names : "?") < 0)
+			*reason = NULL;
+		free(names);
+		return -1;
+	}
+	f = open_memstream(&list, &len);
+	for (uint32_t i = 0; i < d->nsnaps; i++) {
+		const struct vlun_snap_desc *s = &d->snaps[i];
+
+		if (s->source_id != src->id)
+			continue;
+		if (strcmp(s->name, at + 1) == 0) {
+			if (f)
+				fclose(f);
+			free(list);
+			if (s->state == VLUN_SNAP_FAILED) {
+				if (asprintf(reason, "snapshot '%s' of virtual disk '%s' in pool '%s' has failed (%s) and cannot be exported; delete it with vlunctl snapshot delete",
+					     s->name, src->name, cfg->pool_spec, s->why[0] ? s->why : "no reason recorded") < 0)
+					*reason = NULL;
+				return -1;
+			}
+			return 0;
+		}
+		if (f)
+			fprintf(f, "%s%s", n++ ? ", " : "", s->name);
+	}
+	if (f)
+		fclose(f);
+	if (asprintf(reason, "virtual disk '%s' of pool '%s' has no snapshot '%s' (it has: %s); create it with vlunctl snapshot create",
+		     src->name, cfg->pool_spec, at + 1, n && list ? list : "none") < 0)
+		*reason = NULL;
+	free(list);
+	return -1;
 }
 
 static bool vlun_check_config(const char *cfgstring, char **reason)
@@ -258,9 +318,21 @@ static bool vlun_check_config(const char *cfgstring, char **reason)
 			*reason = NULL;
 		goto out;
 	}
+	if (strchr(cfg.vdisk, '@')) {
+		if (check_snapshot(&cfg, desc, reason) == 0)
+			ok = true;
+		goto out;
+	}
 	for (uint32_t i = 0; i < desc->nvdisks; i++)
-		if (strcmp(desc->vdisks[i].name, cfg.vdisk) == 0)
+		if (strcmp(desc->vdisks[i].name, cfg.vdisk) == 0) {
 			found = true;
+			if (desc->vdisks[i].flags & VLUN_VDISK_SNAP_RESERVE) {
+				if (asprintf(reason, "virtual disk '%s' of pool '%s' is the snapshot reserve of another disk and cannot be exported; export a snapshot as <source>@<snapshot>",
+					     cfg.vdisk, cfg.pool_spec) < 0)
+					*reason = NULL;
+				goto out;
+			}
+		}
 	if (!found) {
 		char *names = vdisk_names(desc);
 
@@ -340,7 +412,10 @@ static int vlun_open(struct tcmu_device *dev, bool reopen)
 			     why ? why : strerror(-r));
 		goto fail;
 	}
-	r = vlun_vdisk_open(v->pool, v->cfg.vdisk, 0, &v->vd, &why);
+	/* a snapshot exported with "rw" (cfg.c leaves read_only false only then) */
+	v->snapshot = strchr(v->cfg.vdisk, '@') != NULL;
+	r = vlun_vdisk_open(v->pool, v->cfg.vdisk,
+			    v->snapshot && !v->cfg.read_only ? VLUN_VDISK_OPEN_WRITABLE : 0, &v->vd, &why);
 	if (r < 0) {
 		tcmu_dev_err(dev, "vlun: cannot open virtual disk '%s' of pool '%s': %s\n",
 			     v->cfg.vdisk, v->cfg.pool_spec, why ? why : strerror(-r));
@@ -355,7 +430,9 @@ static int vlun_open(struct tcmu_device *dev, bool reopen)
 		goto fail;
 	}
 
-	v->thin = vlun_vdisk_layout(v->vd) == VLUN_LAYOUT_THIN;
+	/* A snapshot LUN has no provisioning of its own to report or give back:
+	 * no UNMAP, no GET LBA STATUS. */
+	v->thin = !v->snapshot && vlun_vdisk_layout(v->vd) == VLUN_LAYOUT_THIN;
 	if (v->thin) {
 		uint64_t chunk = vlun_vdisk_chunk_bytes(v->vd) / v->block_size;
 
@@ -382,7 +459,7 @@ static int vlun_open(struct tcmu_device *dev, bool reopen)
 	tcmur_dev_set_private(dev, v);
 	tcmu_dev_info(dev, "vlun: %sopened virtual disk '%s' of pool '%s': %" PRIu64 " bytes, %s%s%s\n",
 		      reopen ? "re" : "", v->cfg.vdisk, v->cfg.pool_spec, vd_bytes,
-		      v->thin ? "thin" : "fully provisioned", v->cfg.read_only ? ", read-only" : "",
+		      v->snapshot ? "snapshot" : v->thin ? "thin" : "fully provisioned", v->cfg.read_only ? ", read-only" : "",
 		      v->cfg.wce ? ", write cache enabled" : ", write through");
 	vlun_strv_free(paths, n);
 	free(why);
@@ -904,9 +981,10 @@ static int vlun_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *cmd)
 static const char vlun_cfg_desc[] =
 	"<pool>/<vdisk>[;option...]: <pool> is the directory holding the pool's members, "
 	"a glob, or a comma-separated list of absolute member paths ('|' may separate a "
-	"glob containing '/' from the vdisk name); <vdisk> is the virtual disk's name. "
+	"glob containing '/' from the vdisk name); <vdisk> is the virtual disk's name, "
+	"or <source>@<snapshot> for a snapshot session (read-only unless rw). "
 	"Options: members=<path>,<path>... (instead of the pool part), ro (export "
-	"read-only), wce=0|1 (write cache enabled, default 1). "
+	"read-only), rw (snapshots: export writable), wce=0|1 (write cache enabled, default 1). "
 	"Example: /var/lib/vlun/pool0/thin0. The backstore size must equal the virtual "
 	"disk's size; hw_block_size 512 or 4096.";
 

@@ -5,10 +5,18 @@
  * Grammar (see vlun.h for the user-facing description):
  *
  *   cfgstring := [ "vlun/" ] main { ";" option }
- *   main      := pool "/" vdisk     the LAST '/' separates the name
- *              | pool "|" vdisk     for globs whose pattern has '/' after it
- *              | vdisk              only together with members=
- *   option    := "ro" | "wce=0" | "wce=1" | "members=" path { "," path }
+ *   main      := pool "/" disk      the LAST '/' separates the name
+ *              | pool "|" disk      for globs whose pattern has '/' after it
+ *              | disk               only together with members=
+ *   disk      := vdisk [ "@" snapshot ]
+ *   option    := "ro" | "rw" | "wce=0" | "wce=1" | "members=" path { "," path }
+ *
+ * "<source>@<snapshot>" exports a snapshot session of the vdisk <source>
+ * (both names [A-Za-z0-9._-], 1..63 characters, one '@'). A snapshot is
+ * exported read-only unless "rw" is given (then vlun_cfg.read_only is
+ * false and the handler opens it with VLUN_VDISK_OPEN_WRITABLE); "rw"
+ * without '@' and "rw" together with "ro" are refused. vlun_cfg.vdisk
+ * keeps the whole "<source>@<snapshot>", the name vlun_vdisk_open() takes.
  *
  * tcmu-runner hands the string over with its "vlun/" subtype prefix; as
  * pool specs are absolute paths, a leading "vlun/" is never part of one,
@@ -88,8 +96,62 @@ static int check_pool_spec(const char *whole, const char *spec, const char *what
 	return 0;
 }
 
+/* "<source>@<snapshot>": both parts valid names, one '@'. */
+static int check_snapshot_name(const char *whole, const char *name, char **ret_reason)
+{
+	const char *at = strchr(name, '@');
+	char source[VLUN_NAME_MAX + 2];
+	size_t sl = (size_t)(at - name);
+
+	if (strchr(at + 1, '@')) {
+		vlun_set_reason(ret_reason,
+				"cfgstring '%s': '%s' has more than one '@' (expected <vdisk>@<snapshot>)", whole,
+				name);
+		return -EINVAL;
+	}
+	if (sl == 0) {
+		vlun_set_reason(ret_reason,
+				"cfgstring '%s': the source vdisk name before '@' is missing (expected <vdisk>@<snapshot>)",
+				whole);
+		return -EINVAL;
+	}
+	if (sl > VLUN_NAME_MAX) {
+		vlun_set_reason(ret_reason, "cfgstring '%s': source vdisk name '%.*s' is longer than %d characters",
+				whole, (int)sl, name, VLUN_NAME_MAX);
+		return -EINVAL;
+	}
+	memcpy(source, name, sl);
+	source[sl] = '\0';
+	if (!vlun_name_valid(source)) {
+		vlun_set_reason(ret_reason,
+				"cfgstring '%s': source vdisk name '%s' has invalid characters (allowed: A-Z a-z 0-9 . _ -)",
+				whole, source);
+		return -EINVAL;
+	}
+	if (at[1] == '\0') {
+		vlun_set_reason(ret_reason,
+				"cfgstring '%s': snapshot name after '@' is missing (expected %s@<snapshot>; 'vlunctl snapshot list' shows them)",
+				whole, source);
+		return -EINVAL;
+	}
+	if (strlen(at + 1) > VLUN_NAME_MAX) {
+		vlun_set_reason(ret_reason, "cfgstring '%s': snapshot name '%s' is longer than %d characters", whole,
+				at + 1, VLUN_NAME_MAX);
+		return -EINVAL;
+	}
+	if (!vlun_name_valid(at + 1)) {
+		vlun_set_reason(ret_reason,
+				"cfgstring '%s': snapshot name '%s' has invalid characters (allowed: A-Z a-z 0-9 . _ -)",
+				whole, at + 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int check_vdisk_name(const char *whole, const char *name, char **ret_reason)
 {
+	if (strchr(name, '@'))
+		return check_snapshot_name(whole, name, ret_reason);
 	if (*name == '\0') {
 		vlun_set_reason(ret_reason, "cfgstring '%s': vdisk name is missing (expected <pool>/<vdisk>)",
 				whole);
@@ -113,7 +175,7 @@ VLUN_EXPORT int vlun_cfg_parse(const char *cfgstring, struct vlun_cfg *ret, char
 {
 	struct vlun_cfg c = { .wce = true };
 	char *buf = NULL, *opts, *sep, *pool = NULL, *name, *members = NULL;
-	bool seen_ro = false, seen_wce = false;
+	bool seen_ro = false, seen_wce = false, seen_rw = false;
 	int r;
 
 	if (!cfgstring || !ret) {
@@ -152,6 +214,10 @@ VLUN_EXPORT int vlun_cfg_parse(const char *cfgstring, struct vlun_cfg *ret, char
 				goto dup;
 			seen_ro = true;
 			c.read_only = true;
+		} else if (strcmp(opt, "rw") == 0) {
+			if (seen_rw)
+				goto dup;
+			seen_rw = true;
 		} else if (strncmp(opt, "wce=", 4) == 0) {
 			if (seen_wce)
 				goto dup;
@@ -175,7 +241,7 @@ VLUN_EXPORT int vlun_cfg_parse(const char *cfgstring, struct vlun_cfg *ret, char
 				goto fail;
 		} else {
 			vlun_set_reason(ret_reason,
-					"cfgstring '%s': unknown option '%s' (known: ro, wce=0|1, members=)",
+					"cfgstring '%s': unknown option '%s' (known: ro, rw, wce=0|1, members=)",
 					cfgstring, opt);
 			r = -EINVAL;
 			goto fail;
@@ -207,6 +273,23 @@ dup:
 	r = check_vdisk_name(cfgstring, name, ret_reason);
 	if (r < 0)
 		goto fail;
+	if (seen_rw && seen_ro) {
+		vlun_set_reason(ret_reason,
+				"cfgstring '%s': options 'ro' and 'rw' contradict each other (give one of them)",
+				cfgstring);
+		r = -EINVAL;
+		goto fail;
+	}
+	if (seen_rw && !strchr(name, '@')) {
+		vlun_set_reason(ret_reason,
+				"cfgstring '%s': option 'rw' applies to snapshots only (<vdisk>@<snapshot>); a vdisk is writable unless 'ro' is given",
+				cfgstring);
+		r = -EINVAL;
+		goto fail;
+	}
+	/* a snapshot is exported read-only unless rw */
+	if (strchr(name, '@') && !seen_rw)
+		c.read_only = true;
 
 	if (pool && members) {
 		vlun_set_reason(ret_reason,

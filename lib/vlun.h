@@ -234,10 +234,14 @@ uint32_t vlun_crc32c(uint32_t crc, const void *buf, size_t len); /* crc32c(0,"12
  *
  *   <pool>     where the members are: a directory to scan, a glob, or a
  *              comma-separated list of member paths (absolute paths)
- *   <vdisk>    the virtual disk's name
+ *   <vdisk>    the virtual disk's name, or <source>@<snapshot>: a
+ *              snapshot session of vdisk <source>, exported read-only
+ *              unless option rw is given
  *   options    members=<path>,<path>...  (instead of the pool part:
  *                                          "<vdisk>;members=/a,/b")
  *              ro                         export read-only
+ *              rw                         snapshots only: export writable
+ *                                         (VLUN_VDISK_OPEN_WRITABLE); not with ro
  *              wce=0|1                    write cache enabled (default 1)
  *
  * A leading "vlun/" (tcmu-runner's subtype prefix) is dropped. The LAST
@@ -248,6 +252,7 @@ uint32_t vlun_crc32c(uint32_t crc, const void *buf, size_t len); /* crc32c(0,"12
  * directory, a glob or a path. Grammar at the top of lib/cfg.c.
  *
  * Example: cfgstring=/var/lib/vlun/pool0/thin0
+ *          cfgstring=/var/lib/vlun/pool0/thin0@monday;rw
  *          cfgstring=/dev/mapper/lun*|thin0  -- '|' may separate a glob from
  *          the vdisk name when the glob itself contains '/'.
  * The parser is strict and says what is wrong.

@@ -103,6 +103,7 @@ static void string_seeds(void)
 		"/var/lib/vlun/pool0/thin0", "vlun//var/lib/vlun/pool0/thin0;ro;wce=0",
 		"/dev/mapper/lun*|thin0", "thin0;members=/dev/sdb,/dev/sdc", "/a,/b/c;wce=1",
 		"/dev/disk/by-id/x*|d.1-_;ro",
+		"/var/lib/vlun/pool0/src@snap1;rw;wce=0", "src@s.2;members=/dev/sdb;ro",
 	};
 	static const char *const sizes[] = {
 		"4096", "4096B", "2048s", "64k", "10G", "1.5T", "512MiB", "1.5K", "18446744073709551615",
@@ -116,6 +117,9 @@ static void string_seeds(void)
 		"vdisk-resize name=a size=2097152 force=1",
 		"vdisk-delete name=a",
 		"member-add path=/dev/sd%62%20x force=0\n",
+		"snapshot-create source=a name=s1 reserve=1048576 chunk=65536 policy=fail-snapshot",
+		"snapshot-list source=a", "snapshot-delete source=a name=s1",
+		"snapshot-rollback source=a name=s1", "snapshot-reserve source=a size=2097152 policy=fail-write",
 	};
 	char name[32];
 

@@ -17,6 +17,12 @@ static const struct {
 	{ "/p/d;ro;wce=1", "/p", "d", true, true },
 	{ "d_0;members=/x/a,/x/b", "/x/a,/x/b", "d_0", false, true },
 	{ "vlun/d_0;wce=0;members=/x/a", "/x/a", "d_0", false, false },
+	/* snapshots: read-only unless rw */
+	{ "/p/src@snap1", "/p", "src@snap1", true, true },
+	{ "vlun//p/src@s.2;rw", "/p", "src@s.2", false, true },
+	{ "/p/src@s;ro", "/p", "src@s", true, true },
+	{ "src@s;rw;wce=0;members=/x/a", "/x/a", "src@s", false, false },
+	{ "/dev/mapper/lun*|src@s", "/dev/mapper/lun*", "src@s", true, true },
 };
 
 static const struct {
@@ -25,7 +31,16 @@ static const struct {
 	{ "", "is empty" },
 	{ "vlun/", "is empty" },
 	{ "/p/a b", "cfgstring '/p/a b': vdisk name 'a b' has invalid characters (allowed: A-Z a-z 0-9 . _ -)" },
-	{ "/p/d;foo", "cfgstring '/p/d;foo': unknown option 'foo' (known: ro, wce=0|1, members=)" },
+	{ "/p/d;foo", "cfgstring '/p/d;foo': unknown option 'foo' (known: ro, rw, wce=0|1, members=)" },
+	{ "/p/src@", "snapshot name after '@' is missing" },
+	{ "/p/@snap", "source vdisk name before '@' is missing" },
+	{ "/p/a@b@c", "more than one '@'" },
+	{ "/p/src@sn ap", "snapshot name 'sn ap' has invalid characters" },
+	{ "/p/sr:c@snap", "source vdisk name 'sr:c' has invalid characters" },
+	{ "/p/src@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "snapshot name 'a" },
+	{ "/p/d;rw", "option 'rw' applies to snapshots only" },
+	{ "/p/s@n;rw;ro", "'ro' and 'rw' contradict" },
+	{ "/p/s@n;rw;rw", "option 'rw' given twice" },
 	{ "/p/d;wce=2", "wce must be 0 or 1" },
 	{ "/p/d;ro;ro", "option 'ro' given twice" },
 	{ "/p/d;", "empty option" },
