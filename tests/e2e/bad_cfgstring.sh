@@ -12,6 +12,11 @@ CASES=(
 	"bad3|/var/lib/vlun/pool0/nosuchdisk|nosuchdisk"
 	"bad4|/var/lib/vlun/pool0/good;bogus=1|bogus"
 	"bad5|/var/lib/vlun/pool0/|vdisk|name|empty"
+	"bad6|/var/lib/vlun/pool0/good;rw|rw.*snapshots only"
+	"bad7|/var/lib/vlun/pool0/good@nosnap|no snapshot .nosnap."
+	"bad8|/var/lib/vlun/pool0/good@s;rw;ro|contradict"
+	"bad9|/var/lib/vlun/pool0/good@|snapshot name.*missing"
+	"bad10|/var/lib/vlun/pool0/nosrc@s|no virtual disk .nosrc."
 )
 
 scenario_main() {

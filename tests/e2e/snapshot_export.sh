@@ -1,0 +1,179 @@
+# suites: snap
+# summary: snapshot LUNs over iSCSI: cmp of a read-only snapshot against its creation image while fio writes the source; rw export; delete frees the reserve
+#
+# A linear vdisk src (48 MiB) exported as LUN 0 over one iSCSI portal is
+# filled with random data, whose copy is kept as the image. Snapshot s1 is
+# created through the holder (`vlunctl snapshot create`, control channel)
+# and exported as LUN 1 (cfgstring <pool>/src@s1: read-only). While fio
+# writes the source at random (4-64 KiB, QD8), the host reads LUN 1 again
+# and again: every pass must equal the image (cmp), and again after fio.
+# A write to LUN 1 must fail (write protected). Snapshot s2 is exported
+# writable (";rw") as LUN 2: the host's write reads back from LUN 2 while
+# the source and s1 stay as they were. `vlunctl snapshot list` must show
+# the sessions, open, with saved bytes in the reserve; deleting the
+# snapshots (after their LUNs are removed) must give the reserve's space
+# back to the pool (free bytes as before the first snapshot).
+
+SIZE=48M
+SIZE_B=$((48 * 1048576))
+RESERVE=64M
+SPEC=$POOL_DIR
+BYPATH=/dev/disk/by-path
+
+lun_dev() { echo "$BYPATH/ip-$P1:3260-iscsi-$TGT-lun-$1"; }
+lun_ready() { [ -b "$(lun_dev "$1")" ]; }
+snap_json() { vlunctl snapshot list "$SPEC" src --json; }
+pool_free() { vjson "d['free_bytes']" vlunctl pool show "$SPEC" --json; }
+# field of session $1 in `snapshot list --json`
+snap_field() { vjson "[s['$2'] for s in d['snapshots'] if s['name'] == '$1'][0]" snap_json; }
+nsnaps() { vjson "len(d['snapshots'])" snap_json; }
+
+# cmp the snapshot LUN $1 against the image $2 (O_DIRECT reads)
+lun_equals() {
+	cmp <(dd if="$(lun_dev "$1")" bs=1M iflag=direct status=none) "$2"
+}
+
+lun_differs() { ! lun_equals "$@" >/dev/null 2>&1; }
+same_digest() { [ "$(digest "$1" $SIZE_B)" = "$(digest "$2" $SIZE_B)" ]; }
+fio_clean() { # json: no error, something written
+	local c; c=$(fio_json_counts "$1") || return 1
+	echo "error total_err writes write_bytes reads read_bytes = $c"
+	set -- $c
+	[ "$1" = 0 ] && [ "$2" = 0 ] && [ "$3" -gt 0 ]
+}
+ok_and_says() { # rc output pattern
+	[ "$1" = 0 ] || { echo "exit status $1"; return 1; }
+	contains "$2" "$3"
+}
+gt0() { [ "${1:-0}" -gt 0 ] 2>/dev/null || { echo "'$1' is not above 0"; return 1; }; }
+
+# a LUN of backstore $1 in the target, seen by the logged-in host as LUN $2
+lun_add() {
+	tcli <<-EOC
+	/iscsi/$TGT/tpg1/luns create /backstores/user:vlun/$1 lun=$2
+	EOC
+	iscsiadm -m session --rescan >/dev/null
+	udevadm settle
+	wait_for 30 lun_ready "$2"
+}
+lun_remove() { # backstore lun
+	local dev; dev=$(readlink -f "$(lun_dev "$2")")
+	[ -b "$dev" ] && echo 1 >"/sys/block/$(basename "$dev")/device/delete"
+	tcli <<-EOC
+	/iscsi/$TGT/tpg1/luns delete lun=$2
+	/backstores/user:vlun delete $1
+	EOC
+}
+
+scenario_main() {
+	if [ "$LAB_BACKEND" != vlun ]; then
+		skip "snapshot LUNs" "backend $LAB_BACKEND is not vlun"
+		return 0
+	fi
+	local out rc fio_pid passes=0 bad=0 t free0 used
+
+	step "pool of two member files, linear vdisk src ($SIZE), tcmu-runner"
+	must pool_create pool0 128M 2
+	must vlunctl vdisk create "$SPEC" src --size $SIZE --linear
+	must runner_start
+	free0=$(pool_free)
+
+	step "src as LUN 0 on $P1 (one portal), host logged in"
+	out=$(tcli <<-EOC
+	/backstores/user:vlun create name=src size=$SIZE cfgstring=$SPEC/src hw_max_sectors=2048
+	/iscsi create $TGT
+	/iscsi/$TGT/tpg1/luns create /backstores/user:vlun/src lun=0
+	/iscsi/$TGT/tpg1/portals create $P1 3260
+	/iscsi/$TGT/tpg1/acls create $INI
+	/iscsi/$TGT/tpg1 set attribute authentication=0
+	EOC
+	)
+	echo "$out"
+	must test -n "$(configfs_dev src)"
+	must iscsi_setup
+	must iscsi_login
+	must wait_for 30 lun_ready 0
+
+	step "fill src with random data; keep the image"
+	must dd if=/dev/urandom of=/var/lib/vlun/image0 bs=1M count=$((SIZE_B / 1048576)) status=none
+	must dd if=/var/lib/vlun/image0 of="$(lun_dev 0)" bs=1M oflag=direct status=none
+	check "src reads back the image" lun_equals 0 /var/lib/vlun/image0
+
+	step "snapshot s1 through the holder, exported read-only as LUN 1"
+	out=$(vlunctl snapshot create "$SPEC" src s1 --reserve $RESERVE 2>&1); rc=$?
+	echo "$out"
+	check "vlunctl snapshot create exited 0 (done by the running tcmu-runner)" \
+		ok_and_says "$rc" "$out" 'done by the running'
+	show vlunctl snapshot list "$SPEC"
+	out=$(tcli <<<"/backstores/user:vlun create name=snap1 size=$SIZE cfgstring=$SPEC/src@s1 hw_max_sectors=2048")
+	echo "$out"
+	must test -n "$(configfs_dev snap1)"
+	must lun_add snap1 1
+	check "LUN 1 (src@s1) equals the image before any write" lun_equals 1 /var/lib/vlun/image0
+	check "a write to the read-only snapshot LUN fails" \
+		sh -c "! dd if=/dev/zero of='$(lun_dev 1)' bs=4k count=1 oflag=direct status=none"
+
+	step "fio randwrite on src (4-64k, QD8, 20 s) while the host cmp's LUN 1 against the image"
+	fio --name=src --filename="$(lun_dev 0)" --direct=1 --ioengine=libaio --iodepth=8 --rw=randwrite \
+		--bsrange=4k-64k --size=$SIZE --time_based --runtime=20 --output-format=json \
+		--output="$LAB_SDIR/fio.json" >"$LAB_SDIR/fio.stderr" 2>&1 &
+	fio_pid=$!
+	t=$(lab_uptime)
+	while kill -0 $fio_pid 2>/dev/null; do
+		if lun_equals 1 /var/lib/vlun/image0 >/dev/null 2>&1; then passes=$((passes + 1)); else bad=$((bad + 1)); fi
+	done
+	wait $fio_pid
+	rc=$?
+	cat "$LAB_SDIR/fio.stderr"
+	check "fio exited 0" eq "$rc" 0
+	check "fio: no I/O error, writes done (JSON)" fio_clean "$LAB_SDIR/fio.json"
+	check "every cmp pass of LUN 1 during fio equalled the image ($passes passes)" \
+		sh -c "[ $bad = 0 ] && [ $passes -ge 1 ]"
+	check "LUN 1 equals the image after fio" lun_equals 1 /var/lib/vlun/image0
+	check "src no longer equals the image (fio wrote it)" lun_differs 0 /var/lib/vlun/image0
+	fact "snapshot LUN compared $passes times with its image while fio wrote the source for $(_lab_t "$t") s, $bad differences"
+
+	step "vlunctl snapshot list: s1 active, open, saved bytes in the reserve"
+	show vlunctl snapshot list "$SPEC"
+	check "s1 is active" eq "$(snap_field s1 state)" active
+	check "s1 is open (exported)" eq "$(snap_field s1 open)" True
+	used=$(snap_field s1 reserve_used_bytes)
+	check "the reserve holds saved chunks ($used bytes)" gt0 "$used"
+	check "s1 saved bytes > 0" gt0 "$(snap_field s1 saved_bytes)"
+	check "deleting the exported s1 is refused (exit 4)" \
+		sh -c "vlunctl snapshot delete '$SPEC' src s1; [ \$? = 4 ]"
+
+	step "snapshot s2 exported writable (;rw) as LUN 2"
+	must vlunctl snapshot create "$SPEC" src s2
+	must dd if="$(lun_dev 0)" of=/var/lib/vlun/image2 bs=1M iflag=direct status=none
+	must cp /var/lib/vlun/image2 /var/lib/vlun/src-now
+	out=$(tcli <<<"/backstores/user:vlun create name=snap2 size=$SIZE cfgstring=$SPEC/src@s2;rw hw_max_sectors=2048")
+	echo "$out"
+	must test -n "$(configfs_dev snap2)"
+	must lun_add snap2 2
+	check "LUN 2 (src@s2) equals src at its creation" lun_equals 2 /var/lib/vlun/image2
+	must dd if=/dev/urandom of=/var/lib/vlun/patch bs=1M count=4 status=none
+	check "a 4 MiB write at 8 MiB to the writable snapshot succeeds" \
+		dd if=/var/lib/vlun/patch of="$(lun_dev 2)" bs=1M seek=8 oflag=direct status=none
+	must dd if=/var/lib/vlun/patch of=/var/lib/vlun/image2 bs=1M seek=8 conv=notrunc status=none
+	check "LUN 2 reads its write back (cmp with the patched image)" lun_equals 2 /var/lib/vlun/image2
+	check "LUN 1 still equals its image" lun_equals 1 /var/lib/vlun/image0
+	check "src did not change (the write went to s2 only)" same_digest "$(lun_dev 0)" /var/lib/vlun/src-now
+	show vlunctl snapshot list "$SPEC"
+	show vlunctl pool show "$SPEC"
+
+	step "remove the snapshot LUNs, delete the snapshots: the reserve's space goes back to the pool"
+	lun_remove snap2 2
+	must vlunctl snapshot delete "$SPEC" src s2
+	check "one session left" eq "$(nsnaps)" 1
+	lun_remove snap1 1
+	out=$(vlunctl snapshot delete "$SPEC" src s1 2>&1); rc=$?
+	echo "$out"
+	check "deleting the last snapshot exits 0 and says the reserve was deleted" \
+		ok_and_says "$rc" "$out" 'reserve was deleted'
+
+	check "no session left" eq "$(nsnaps)" 0
+	check "pool free space is back to what it was before the first snapshot" eq "$(pool_free)" "$free0"
+	check "no reserve vdisk left (vdisk list)" eq "$(vlunctl vdisk list "$SPEC" | grep -c 'snapshot reserve')" 0
+	show vlunctl pool show "$SPEC"
+}
