@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Snapshot sessions seen through the handler (issue 5): a source vdisk
+ * and two snapshots of it exported as their own LUNs
+ * ("<pool>/src@s1", read-only, and "<pool>/src@s2;rw", writable). Random
+ * writes go to the source and to the writable snapshot; every LUN must
+ * read exactly what a model says — the source its writes, each snapshot
+ * the image recorded when it was created (plus, for s2, its own writes) —
+ * and again after a restart (every device closed, so the pool is closed,
+ * then reopened). The read-only snapshot refuses writes with DATA PROTECT
+ * (07/27/00), deleting an exported snapshot is refused, and the sessions
+ * are created, listed and deleted over the holder's control channel as
+ * vlunctl does. Run for a linear and a thin source.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ctl.h"
+#include "fr_test.h"
+#include "vlun.h"
+
+#define MIB (1024ull * 1024ull)
+#define VSIZE (16 * MIB)
+#define BS 512u
+
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void ctl(const uint8_t *uuid, const char *req)
+{
+	char *why = NULL;
+	int r = vlun_ctl_request(uuid, req, &why);
+
+	if (r < 0)
+		fail_msg("control request '%s': %s (%s)", req, strerror(-r), why ? why : "");
+	free(why);
+}
+
+static struct tcmu_device *open_dev(const char *dir, const char *name)
+{
+	char cfg[PATH_MAX + 96];
+	struct tcmu_device *d;
+
+	snprintf(cfg, sizeof(cfg), "vlun/%s/%s", dir, name);
+	d = fr_dev_new(cfg, VSIZE / BS, BS);
+	assert_non_null(d);
+	if (fr_dev_open(d) != 0)
+		fail_msg("opening '%s' failed", cfg);
+	return d;
+}
+
+static void close_dev(struct tcmu_device *d)
+{
+	fr_dev_close(d);
+	fr_dev_free(d);
+}
+
+static void write_at(struct tcmu_device *d, uint64_t off, const uint8_t *b, uint64_t len)
+{
+	uint8_t cdb[16];
+	struct fr_result res;
+
+	fr_cdb_rw16(cdb, 0x8a, off / BS, (uint32_t)(len / BS), 0);
+	assert_int_equal(fr_exec(d, cdb, 16, (void *)b, len, &res), 0);
+	EXPECT_GOOD(res);
+}
+
+/* The whole LUN equals img (first differing byte reported). */
+static void expect_image(struct tcmu_device *d, const uint8_t *img, const char *what)
+{
+	uint8_t *b = malloc(VSIZE), cdb[16];
+	struct fr_result res;
+
+	assert_non_null(b);
+	for (uint64_t off = 0; off < VSIZE; off += 2 * MIB) {
+		fr_cdb_rw16(cdb, 0x88, off / BS, (uint32_t)(2 * MIB / BS), 0);
+		assert_int_equal(fr_exec(d, cdb, 16, b + off, 2 * MIB, &res), 0);
+		EXPECT_GOOD(res);
+	}
+	for (uint64_t i = 0; i < VSIZE; i++)
+		if (b[i] != img[i])
+			fail_msg("%s: byte %llu is 0x%02x, expected 0x%02x", what, (unsigned long long)i, b[i], img[i]);
+	free(b);
+}
+
+/* n random writes (4 KiB .. 128 KiB, 4 KiB aligned) to d, applied to img. */
+static void random_writes(struct tcmu_device *d, uint8_t *img, unsigned n, uint64_t *x)
+{
+	uint8_t *b = malloc(128 * 1024);
+
+	assert_non_null(b);
+	for (unsigned k = 0; k < n; k++) {
+		uint64_t len = (1 + rnd(x) % 32) * 4096;
+		uint64_t off = (rnd(x) % ((VSIZE - len) / 4096 + 1)) * 4096;
+
+		for (uint64_t i = 0; i < len; i++)
+			b[i] = (uint8_t)(rnd(x) >> 29);
+		write_at(d, off, b, len);
+		memcpy(img + off, b, len);
+	}
+	free(b);
+}
+
+/* The holder's sessions of src: count, and every one active and open as expected. */
+static void expect_listed(const uint8_t *uuid, unsigned n, bool open)
+{
+	char *payload = NULL, *why = NULL, *p;
+	unsigned lines = 0;
+	int r = vlun_ctl_query(uuid, "snapshot-list source=src", &payload, &why);
+
+	if (r < 0)
+		fail_msg("snapshot-list: %s (%s)", strerror(-r), why ? why : "");
+	for (p = payload; (p = strstr(p, "snapshot ")); p++) {
+		char *eol = strchr(p, '\n');
+
+		assert_non_null(eol);
+		*eol = '\0';
+		if (!strstr(p, " state=active") || !strstr(p, open ? " open=1" : " open=0"))
+			fail_msg("unexpected session line: %s", p);
+		*eol = '\n';
+		lines++;
+	}
+	assert_int_equal(lines, n);
+	free(payload);
+	free(why);
+}
+
+static void run(uint32_t layout)
+{
+	char dir[PATH_MAX], req[256];
+	struct tcmu_device *src, *s1, *s2;
+	uint8_t *model = malloc(VSIZE), *img1 = malloc(VSIZE), *img2 = malloc(VSIZE), cdb[16];
+	uint8_t uuid[VLUN_UUID_LEN];
+	struct vlun_pool_desc *d = NULL;
+	struct vlun_pool *p = NULL;
+	struct fr_result res;
+	char *why = NULL;
+	char **paths = NULL;
+	size_t np = 0;
+	uint64_t x = 0x9E3779B97F4A7C15ull + layout;
+	int r;
+
+	assert_non_null(model);
+	assert_non_null(img1);
+	assert_non_null(img2);
+	assert_int_equal(fr_pool_make(dir, 2, 64 * MIB, "src", layout, VSIZE, layout == VLUN_LAYOUT_THIN ? MIB : 0), 0);
+	src = open_dev(dir, "src");
+
+	/* the pool's uuid (the handler holds it: same process, same object) */
+	assert_int_equal(vlun_pool_spec_expand(dir, &paths, &np, &why), 0);
+	assert_int_equal(vlun_pool_open(paths, np, VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK, &p, &why), 0);
+	assert_int_equal(vlun_pool_describe(p, &d), 0);
+	memcpy(uuid, d->uuid, VLUN_UUID_LEN);
+	vlun_pool_desc_free(d);
+	vlun_pool_close(p);
+	vlun_strv_free(paths, np);
+
+	/* the source's first content: the whole disk written */
+	for (uint64_t i = 0; i < VSIZE; i++)
+		model[i] = (uint8_t)(i * 13 + (i >> 11));
+	for (uint64_t off = 0; off < VSIZE; off += 2 * MIB)
+		write_at(src, off, model + off, 2 * MIB);
+
+	/* s1 now, with a reserve big enough for every chunk of the source */
+	snprintf(req, sizeof(req), "snapshot-create source=src name=s1 reserve=%llu chunk=65536",
+		 (unsigned long long)(2 * VSIZE));
+	ctl(uuid, req);
+	memcpy(img1, model, VSIZE);
+	random_writes(src, model, 150, &x);
+
+	/* s2 after some writes */
+	ctl(uuid, "snapshot-create source=src name=s2");
+	memcpy(img2, model, VSIZE);
+	random_writes(src, model, 150, &x);
+	expect_listed(uuid, 2, false);
+
+	s1 = open_dev(dir, "src@s1");
+	s2 = open_dev(dir, "src@s2;rw");
+	expect_listed(uuid, 2, true);
+
+	/* s1 is read-only */
+	fr_cdb_rw16(cdb, 0x8a, 0, 8, 0);
+	assert_int_equal(fr_exec(s1, cdb, 16, model, 4096, &res), 0);
+	EXPECT_SENSE(res, KEY_DATA_PROTECT, 0x27, 0x00);
+
+	/* deleting an exported session is refused */
+	r = vlun_ctl_request(uuid, "snapshot-delete source=src name=s1", &why);
+	assert_int_equal(r, -EBUSY);
+	free(why);
+	why = NULL;
+
+	/* writes to the source and to s2, interleaved */
+	for (int round = 0; round < 4; round++) {
+		random_writes(src, model, 60, &x);
+		random_writes(s2, img2, 30, &x);
+	}
+	expect_image(src, model, "source");
+	expect_image(s1, img1, "snapshot s1 (read-only)");
+	expect_image(s2, img2, "snapshot s2 (writable)");
+
+	/* restart: every device closed (the pool with the last), reopened */
+	close_dev(s2);
+	close_dev(s1);
+	close_dev(src);
+	src = open_dev(dir, "src");
+	s1 = open_dev(dir, "src@s1");
+	s2 = open_dev(dir, "src@s2;rw");
+	expect_image(src, model, "source after the restart");
+	expect_image(s1, img1, "snapshot s1 after the restart");
+	expect_image(s2, img2, "snapshot s2 after the restart");
+	expect_listed(uuid, 2, true);
+
+	/* more source writes after the restart still leave s1 alone */
+	random_writes(src, model, 80, &x);
+	expect_image(s1, img1, "snapshot s1 after writes following the restart");
+	expect_image(src, model, "source after writes following the restart");
+
+	/* deleting s2 (unexported) keeps s1 intact */
+	close_dev(s2);
+	ctl(uuid, "snapshot-delete source=src name=s2");
+	expect_listed(uuid, 1, true);
+	expect_image(s1, img1, "snapshot s1 after s2 was deleted");
+
+	close_dev(s1);
+	ctl(uuid, "snapshot-delete source=src name=s1");
+	expect_listed(uuid, 0, false);
+	expect_image(src, model, "source after both snapshots were deleted");
+	close_dev(src);
+	assert_int_equal(fr_violations(), 0);
+	fr_rmrf(dir);
+	free(model);
+	free(img1);
+	free(img2);
+}
+
+static void test_linear_source(void **state)
+{
+	(void)state;
+	run(VLUN_LAYOUT_LINEAR);
+}
+
+static void test_thin_source(void **state)
+{
+	(void)state;
+	run(VLUN_LAYOUT_THIN);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_linear_source),
+		cmocka_unit_test(test_thin_source),
+	};
+
+	fr_load_or_skip();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,899 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vlunctl_snap.c — copy-on-first-write snapshot sessions:
+ *
+ *   vlunctl snapshot create POOL SOURCE NAME [--reserve SIZE] [--chunk SIZE]
+ *                                            [--on-full fail-snapshot|fail-write]
+ *   vlunctl snapshot list POOL [SOURCE] [--json]
+ *   vlunctl snapshot delete POOL SOURCE NAME
+ *   vlunctl snapshot rollback POOL SOURCE NAME
+ *   vlunctl snapshot reserve POOL SOURCE [--size SIZE] [--on-full POLICY]
+ *
+ * and the snapshot part of `pool show` / `vdisk list` (reserve vdisks are
+ * marked with the source they belong to).
+ *
+ * Like the mirror commands, a change is made by the process holding the
+ * pool when one does (control channel, lib/ctl.h: verbs snapshot-create,
+ * snapshot-delete, snapshot-rollback, snapshot-reserve, snapshot-list);
+ * otherwise vlunctl opens the pool with the lock and calls the library
+ * itself. `snapshot list` asks the holder (it knows which sessions are open
+ * and what the reserve holds); with no holder it asks the library on a
+ * read-only view, and if even that cannot tell the usage, it shows what the
+ * metadata records (usage "?").
+ *
+ * Rollback copies the session's saved chunks back onto the source and can
+ * take a while: it runs in a thread of its own (here, or the holder's
+ * control thread), and this thread shows the elapsed time — and the
+ * percentage when the library reports the rollback as a job — once a
+ * second on a terminal, every few seconds otherwise.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "ctl.h"
+#include "vlun.h"
+#include "vlunctl_mirror.h"
+#include "vlunctl_snap.h"
+
+/* enum vlunctl_exit of vlunctl.c */
+#define SX_EXIT_FAIL 1
+#define SX_EXIT_USAGE 2
+#define SX_EXIT_NOTFOUND 3
+#define SX_EXIT_INUSE 4
+
+#define PROGRESS_PIPE_SECONDS 5.0
+
+/* ------------------------------------------------------------ helpers */
+
+static char *fmt(uint64_t bytes, char *buf, size_t len)
+{
+	vlun_format_size(bytes, buf, len);
+	return buf;
+}
+
+static const char *policy_name(uint32_t p)
+{
+	return p == VLUN_SNAP_FULL_FAIL_WRITE ? "fail-write" : "fail-snapshot";
+}
+
+static const struct vlun_vdisk_desc *vdisk_by_name(const struct vlun_pool_desc *d, const char *name)
+{
+	for (uint32_t i = 0; d && i < d->nvdisks; i++)
+		if (strcmp(d->vdisks[i].name, name) == 0)
+			return &d->vdisks[i];
+	return NULL;
+}
+
+static const struct vlun_vdisk_desc *vdisk_by_id(const struct vlun_pool_desc *d, uint32_t id)
+{
+	for (uint32_t i = 0; d && i < d->nvdisks; i++)
+		if (d->vdisks[i].id == id)
+			return &d->vdisks[i];
+	return NULL;
+}
+
+static const struct vlun_snap_store_desc *store_of(const struct vlun_pool_desc *d, uint32_t source_id)
+{
+	for (uint32_t i = 0; d && i < d->nsnap_stores; i++)
+		if (d->snap_stores[i].source_id == source_id)
+			return &d->snap_stores[i];
+	return NULL;
+}
+
+static const struct vlun_snap_desc *snap_by_name(const struct vlun_pool_desc *d, uint32_t source_id,
+						 const char *name)
+{
+	for (uint32_t i = 0; d && i < d->nsnaps; i++)
+		if (d->snaps[i].source_id == source_id && strcmp(d->snaps[i].name, name) == 0)
+			return &d->snaps[i];
+	return NULL;
+}
+
+const char *vlunctl_snap_reserve_of(const struct vlun_pool_desc *d, const struct vlun_vdisk_desc *v)
+{
+	if (!(v->flags & VLUN_VDISK_SNAP_RESERVE))
+		return NULL;
+	for (uint32_t i = 0; i < d->nsnap_stores; i++)
+		if (d->snap_stores[i].reserve_id == v->id) {
+			const struct vlun_vdisk_desc *s = vdisk_by_id(d, d->snap_stores[i].source_id);
+
+			return s ? s->name : "?";
+		}
+	return "?";
+}
+
+uint32_t vlunctl_snap_count(const struct vlun_pool_desc *d, uint32_t source_id)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < d->nsnaps; i++)
+		n += d->snaps[i].source_id == source_id;
+	return n;
+}
+
+static void when(uint64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t == 0 || !gmtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, len, "?");
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --on-full POLICY */
+static int parse_policy(const char *s, int *ret)
+{
+	if (strcmp(s, "fail-snapshot") == 0)
+		*ret = VLUN_SNAP_FULL_FAIL_SNAPSHOT;
+	else if (strcmp(s, "fail-write") == 0)
+		*ret = VLUN_SNAP_FULL_FAIL_WRITE;
+	else
+		return fail(SX_EXIT_USAGE, "not a policy",
+			    "Say --on-full fail-snapshot (the sessions fail, source writes go on; the default) or --on-full fail-write (source writes fail, the sessions stay)",
+			    "invalid --on-full '%s'", s);
+	return 0;
+}
+
+static int parse_size_opt(const char *opt, const char *s, bool allow_zero, uint64_t *ret)
+{
+	uint64_t v;
+	int r = vlun_parse_size(s, &v);
+
+	if (r < 0)
+		return fail(SX_EXIT_USAGE, r == -ERANGE ? "too large" : "not a size",
+			    "Give bytes with a binary unit, e.g. 512M, 2G, 64K", "invalid %s '%s'", opt, s);
+	if (!allow_zero && v == 0)
+		return fail(SX_EXIT_USAGE, "zero", "Give a size above zero", "invalid %s '%s'", opt, s);
+	if (v % VLUN_SECTOR_SIZE)
+		return fail(SX_EXIT_USAGE, "not a multiple of 512 bytes", "Round it to whole 512-byte sectors",
+			    "invalid %s '%s'", opt, s);
+	*ret = v;
+	return 0;
+}
+
+static int check_name(const char *what, const char *name)
+{
+	if (!vlun_name_valid(name))
+		return fail(SX_EXIT_USAGE, "invalid name", "Use 1 to 63 characters from A-Z a-z 0-9 . _ -",
+			    "%s '%s'", what, name);
+	return 0;
+}
+
+/* The source vdisk by name, or NULL after a message (exit code in *ret_code). */
+static const struct vlun_vdisk_desc *need_source(const struct vlunctl_snap_env *e, const char *name,
+						 const char *action, int *ret_code)
+{
+	const struct vlun_vdisk_desc *v = vdisk_by_name(*e->desc, name);
+
+	if (!v) {
+		*ret_code = fail(SX_EXIT_NOTFOUND, "no such vdisk", "'vlunctl vdisk list <pool-spec>' shows the vdisks",
+				 "%s in %s", action, e->pool_label);
+		return NULL;
+	}
+	if (v->flags & VLUN_VDISK_SNAP_RESERVE) {
+		*ret_code = fail(SX_EXIT_USAGE, "it is the snapshot reserve of another vdisk",
+				 "Name the source vdisk itself ('vlunctl snapshot list <pool-spec>')", "%s in %s", action,
+				 e->pool_label);
+		return NULL;
+	}
+	return v;
+}
+
+static const struct vlun_snap_desc *need_snap(const struct vlunctl_snap_env *e, const struct vlun_vdisk_desc *src,
+					      const char *name, const char *action, int *ret_code)
+{
+	const struct vlun_snap_desc *s = snap_by_name(*e->desc, src->id, name);
+
+	if (!s)
+		*ret_code = fail(SX_EXIT_NOTFOUND, "no such snapshot",
+				 "'vlunctl snapshot list <pool-spec> <source>' shows the snapshots of a vdisk",
+				 "%s: vdisk '%s' in %s", action, src->name, e->pool_label);
+	return s;
+}
+
+/* A failed library call (local) with what to do, by errno. */
+static int lib_failed(const struct vlunctl_snap_env *e, int r, char *reason, const char *action, const char *busy_todo)
+{
+	const char *todo = hint_for_errno(r);
+
+	if (r == -EBUSY && busy_todo)
+		todo = busy_todo;
+	r = fail(exit_for_errno(r), lib_why(reason, r), todo, "%s in %s", action, e->pool_label);
+	free(reason);
+	return r;
+}
+
+/* ------------------------------------------------------------ list payload */
+
+static void unescape(const char *s, size_t n, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 1 < len; i++) {
+		if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
+			char hex[3] = { s[i + 1], s[i + 2], '\0' };
+			int ch = (int)strtol(hex, NULL, 16);
+
+			if (ch == 0)
+				break;
+			out[o++] = (char)ch;
+			i += 2;
+		} else
+			out[o++] = s[i];
+	}
+	out[o] = '\0';
+}
+
+static uint64_t to_u64(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	return errno || *end ? 0 : v;
+}
+
+static void copy_str(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src);
+}
+
+/* Parses the payload of "snapshot-list" (lib/ctl.h) into *ret. */
+static int parse_list(const char *payload, struct vlun_snapshot_info **ret, size_t *ret_n)
+{
+	struct vlun_snapshot_info *v = NULL;
+	size_t n = 0;
+	const char *line = payload;
+
+	while (*line) {
+		const char *eol = strchr(line, '\n');
+		size_t ll = eol ? (size_t)(eol - line) : strlen(line);
+
+		if (ll > 9 && strncmp(line, "snapshot ", 9) == 0) {
+			struct vlun_snapshot_info s;
+			const char *w = line + 9, *end = line + ll;
+			struct vlun_snapshot_info *nv = realloc(v, (n + 1) * sizeof(*nv));
+
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+			memset(&s, 0, sizeof(s));
+			while (w < end) {
+				const char *sp = memchr(w, ' ', (size_t)(end - w));
+				const char *we = sp ? sp : end;
+				const char *eq = memchr(w, '=', (size_t)(we - w));
+				char key[24], val[256];
+
+				if (eq && (size_t)(eq - w) < sizeof(key)) {
+					memcpy(key, w, (size_t)(eq - w));
+					key[eq - w] = '\0';
+					unescape(eq + 1, (size_t)(we - eq - 1), val, sizeof(val));
+					if (strcmp(key, "id") == 0)
+						s.d.id = (uint32_t)to_u64(val);
+					else if (strcmp(key, "source") == 0)
+						copy_str(s.source, sizeof(s.source), val);
+					else if (strcmp(key, "name") == 0)
+						copy_str(s.d.name, sizeof(s.d.name), val);
+					else if (strcmp(key, "bit") == 0)
+						s.d.bit = (uint32_t)to_u64(val);
+					else if (strcmp(key, "state") == 0)
+						s.d.state = strcmp(val, "failed") == 0 ? VLUN_SNAP_FAILED : VLUN_SNAP_ACTIVE;
+					else if (strcmp(key, "flags") == 0)
+						s.d.flags = (uint32_t)to_u64(val);
+					else if (strcmp(key, "created") == 0)
+						s.d.created = to_u64(val);
+					else if (strcmp(key, "chunk") == 0)
+						s.chunk_bytes = to_u64(val);
+					else if (strcmp(key, "saved") == 0)
+						s.saved_bytes = to_u64(val);
+					else if (strcmp(key, "shared") == 0)
+						s.shared_bytes = to_u64(val);
+					else if (strcmp(key, "reserve_used") == 0)
+						s.reserve_used_bytes = to_u64(val);
+					else if (strcmp(key, "reserve_total") == 0)
+						s.reserve_total_bytes = to_u64(val);
+					else if (strcmp(key, "policy") == 0)
+						s.full_policy = strcmp(val, "fail-write") == 0 ? VLUN_SNAP_FULL_FAIL_WRITE :
+								VLUN_SNAP_FULL_FAIL_SNAPSHOT;
+					else if (strcmp(key, "open") == 0)
+						s.open = strcmp(val, "1") == 0;
+					else if (strcmp(key, "why") == 0)
+						copy_str(s.d.why, sizeof(s.d.why), val);
+				}
+				w = sp ? sp + 1 : end;
+			}
+			v[n++] = s;
+		}
+		if (!eol)
+			break;
+		line = eol + 1;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* What the metadata alone says (no usage). */
+static int desc_list(const struct vlun_pool_desc *d, const char *source, struct vlun_snapshot_info **ret,
+		     size_t *ret_n)
+{
+	struct vlun_snapshot_info *v = calloc(d->nsnaps ? d->nsnaps : 1, sizeof(*v));
+	size_t n = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < d->nsnaps; i++) {
+		const struct vlun_vdisk_desc *src = vdisk_by_id(d, d->snaps[i].source_id);
+		const struct vlun_snap_store_desc *st = store_of(d, d->snaps[i].source_id);
+		const struct vlun_vdisk_desc *res = st ? vdisk_by_id(d, st->reserve_id) : NULL;
+		struct vlun_snapshot_info *s = &v[n];
+
+		if (source && (!src || strcmp(src->name, source) != 0))
+			continue;
+		s->d = d->snaps[i];
+		copy_str(s->source, sizeof(s->source), src ? src->name : "?");
+		s->chunk_bytes = st ? st->chunk_sectors << VLUN_SECTOR_SHIFT : 0;
+		s->reserve_total_bytes = res ? res->size_sectors << VLUN_SECTOR_SHIFT : 0;
+		s->full_policy = st ? st->full_policy : VLUN_SNAP_FULL_FAIL_SNAPSHOT;
+		n++;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* The sessions with their usage: from the holder, else the library on our
+ * view, else the metadata (*ret_usage false). Exit status after a message,
+ * or 0. */
+static int get_list(const struct vlunctl_snap_env *e, const char *source, struct vlun_snapshot_info **ret,
+		    size_t *ret_n, bool *ret_held, bool *ret_usage)
+{
+	char req[128], *payload = NULL, *reason = NULL;
+	int r;
+
+	*ret_held = false;
+	*ret_usage = true;
+	snprintf(req, sizeof(req), "snapshot-list%s%s", source ? " source=" : "", source ? source : "");
+	r = vlun_ctl_query((*e->desc)->uuid, req, &payload, &reason);
+	if (r == 0) {
+		*ret_held = true;
+		r = parse_list(payload, ret, ret_n);
+		free(payload);
+		if (r < 0)
+			return fail(SX_EXIT_FAIL, strerror(-r), NULL, "cannot list the snapshots of %s", e->pool_label);
+		return 0;
+	}
+	if (r != -ECONNREFUSED) {
+		int code = r == -ECONNRESET || r == -ETIMEDOUT || r == -EPROTO ? SX_EXIT_INUSE : exit_for_errno(r);
+
+		r = fail(code, reason ? reason : strerror(-r),
+			 r == -EACCES ? "Run vlunctl as root or as the user running tcmu-runner" :
+			 r == -EOPNOTSUPP ? "The process holding the pool runs an older vlun without snapshots; update it" :
+			 "The process holding the pool did not answer on its control channel; retry",
+			 "cannot list the snapshots of %s", e->pool_label);
+		free(reason);
+		return r;
+	}
+	free(reason);
+	/* nobody serves the pool: the library on our (read-only) view */
+	r = vlun_snapshot_list(*e->pool, source, ret, ret_n);
+	if (r == 0)
+		return 0;
+	*ret_usage = false;
+	r = desc_list(*e->desc, source, ret, ret_n);
+	if (r < 0)
+		return fail(SX_EXIT_FAIL, strerror(-r), NULL, "cannot list the snapshots of %s", e->pool_label);
+	return 0;
+}
+
+/* ------------------------------------------------------------ list */
+
+static json_object *info_json(const struct vlun_snapshot_info *s, bool usage)
+{
+	json_object *o = json_object_new_object();
+	char t[32];
+
+	when(s->d.created, t, sizeof(t));
+	json_object_object_add(o, "id", json_object_new_uint64(s->d.id));
+	json_object_object_add(o, "source", json_object_new_string(s->source));
+	json_object_object_add(o, "name", json_object_new_string(s->d.name));
+	json_object_object_add(o, "state", json_object_new_string(s->d.state == VLUN_SNAP_FAILED ? "failed" : "active"));
+	json_object_object_add(o, "why", s->d.why[0] ? json_object_new_string(s->d.why) : NULL);
+	json_object_object_add(o, "written", json_object_new_boolean(s->d.flags & VLUN_SNAP_WRITTEN));
+	json_object_object_add(o, "bit", json_object_new_uint64(s->d.bit));
+	json_object_object_add(o, "created", json_object_new_uint64(s->d.created));
+	json_object_object_add(o, "created_utc", json_object_new_string(t));
+	json_object_object_add(o, "chunk_bytes", json_object_new_uint64(s->chunk_bytes));
+	json_object_object_add(o, "saved_bytes", usage ? json_object_new_uint64(s->saved_bytes) : NULL);
+	json_object_object_add(o, "shared_bytes", usage ? json_object_new_uint64(s->shared_bytes) : NULL);
+	json_object_object_add(o, "reserve_used_bytes", usage ? json_object_new_uint64(s->reserve_used_bytes) : NULL);
+	json_object_object_add(o, "reserve_total_bytes", json_object_new_uint64(s->reserve_total_bytes));
+	json_object_object_add(o, "on_full", json_object_new_string(policy_name(s->full_policy)));
+	json_object_object_add(o, "open", usage ? json_object_new_boolean(s->open) : NULL);
+	return o;
+}
+
+static int cmd_list(const struct vlunctl_snap_env *e)
+{
+	const char *source = e->nargs > 0 ? e->args[0] : NULL;
+	struct vlun_snapshot_info *v = NULL;
+	size_t n = 0;
+	bool held, usage;
+	char action[128];
+	int r;
+
+	if (source) {
+		if ((r = check_name("source vdisk", source)))
+			return r;
+		snprintf(action, sizeof(action), "cannot list the snapshots of vdisk '%s'", source);
+	} else
+		snprintf(action, sizeof(action), "cannot list snapshots");
+	r = open_pool(e->ctx, action);
+	if (r)
+		return r;
+	if (source && !need_source(e, source, action, &r))
+		return r;
+	r = get_list(e, source, &v, &n, &held, &usage);
+	if (r)
+		return r;
+	if (e->o->json) {
+		json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+		json_object_object_add(o, "pool", json_object_new_string((*e->desc)->name));
+		json_object_object_add(o, "held", json_object_new_boolean(held));
+		json_object_object_add(o, "usage_known", json_object_new_boolean(usage));
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(a, info_json(&v[i], usage));
+		json_object_object_add(o, "snapshots", a);
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+		free(v);
+		return 0;
+	}
+	if (n == 0) {
+		if (source)
+			printf("vdisk '%s' in %s has no snapshots ('vlunctl snapshot create' makes one)\n", source,
+			       e->pool_label);
+		else
+			printf("no snapshots in %s\n", e->pool_label);
+		free(v);
+		return 0;
+	}
+	printf("%-16s %-16s %-7s %-19s %-10s %-10s %-23s %-13s %s\n", "SOURCE", "NAME", "STATE", "CREATED (UTC)",
+	       "SAVED", "SHARED", "RESERVE USED/TOTAL", "ON-FULL", "OPEN");
+	for (size_t i = 0; i < n; i++) {
+		const struct vlun_snapshot_info *s = &v[i];
+		char t[32], s1[32], s2[32], s3[32], s4[32], res[64];
+
+		when(s->d.created, t, sizeof(t));
+		if (usage)
+			snprintf(res, sizeof(res), "%s/%s", fmt(s->reserve_used_bytes, s3, sizeof(s3)),
+				 fmt(s->reserve_total_bytes, s4, sizeof(s4)));
+		else
+			snprintf(res, sizeof(res), "?/%s", fmt(s->reserve_total_bytes, s4, sizeof(s4)));
+		printf("%-16s %-16s %-7s %-19s %-10s %-10s %-23s %-13s %s\n", s->source, s->d.name,
+		       s->d.state == VLUN_SNAP_FAILED ? "FAILED" : "active", t,
+		       usage ? fmt(s->saved_bytes, s1, sizeof(s1)) : "?", usage ? fmt(s->shared_bytes, s2, sizeof(s2)) : "?",
+		       res, policy_name(s->full_policy), !usage ? "?" : s->open ? "yes" : "no");
+		if (s->d.state == VLUN_SNAP_FAILED)
+			printf("    failed: %s ('vlunctl snapshot delete' frees what it holds)\n",
+			       s->d.why[0] ? s->d.why : "no reason recorded");
+		if (s->d.flags & VLUN_SNAP_WRITTEN)
+			printf("    written through a writable export: no longer the source's past\n");
+	}
+	if (!usage)
+		printf("(usage unknown: %s; the numbers come from the metadata)\n",
+		       held ? "the holder did not report it" : "this libvlun cannot read the reserve without holding the pool");
+	free(v);
+	return 0;
+}
+
+/* ------------------------------------------------------------ create */
+
+static int cmd_create(const struct vlunctl_snap_env *e)
+{
+	const char *source = e->args[0], *name = e->args[1];
+	struct vlun_snapshot_create_opts o = { .source = source, .name = name, .full_policy = -1 };
+	const struct vlun_vdisk_desc *src;
+	const struct vlun_snap_store_desc *st;
+	char action[192], req[512], by[128], s1[32], s2[32];
+	char *reason = NULL;
+	size_t off;
+	int r;
+
+	snprintf(action, sizeof(action), "cannot create snapshot '%s' of vdisk '%s'", name, source);
+	if ((r = check_name("source vdisk", source)) || (r = check_name("snapshot name", name)))
+		return r;
+	if (e->o->reserve && (r = parse_size_opt("--reserve", e->o->reserve, false, &o.reserve_bytes)))
+		return r;
+	if (e->o->chunk && (r = parse_size_opt("--chunk", e->o->chunk, false, &o.chunk_bytes)))
+		return r;
+	if (o.chunk_bytes && (o.chunk_bytes & (o.chunk_bytes - 1)))
+		return fail(SX_EXIT_USAGE, "not a power of two", "Give e.g. --chunk 64K (the default) or 256K",
+			    "invalid --chunk '%s'", e->o->chunk);
+	if (e->o->on_full && (r = parse_policy(e->o->on_full, &o.full_policy)))
+		return r;
+	r = open_pool(e->ctx, action);
+	if (r)
+		return r;
+	if (!(src = need_source(e, source, action, &r)))
+		return r;
+	if (snap_by_name(*e->desc, src->id, name))
+		return fail(exit_for_errno(-EEXIST), "a snapshot of that name exists",
+			    "Choose another name, or delete the old one first ('vlunctl snapshot delete')", "%s in %s",
+			    action, e->pool_label);
+	if (vlunctl_snap_count(*e->desc, src->id) >= VLUN_MAX_SNAPSHOTS)
+		return fail(exit_for_errno(-ENOSPC), "the vdisk has the most sessions it may have",
+			    "Delete a snapshot of it first (at most 64 per vdisk)", "%s in %s", action, e->pool_label);
+	st = store_of(*e->desc, src->id);
+	if (st && o.chunk_bytes && o.chunk_bytes != st->chunk_sectors << VLUN_SECTOR_SHIFT)
+		return fail(SX_EXIT_USAGE, "the chunk size of a vdisk's snapshots is fixed by its first snapshot",
+			    "Leave --chunk out (its snapshots use chunks of the size its first one chose)",
+			    "%s: its chunks are %s, not %s", action, fmt(st->chunk_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
+			    fmt(o.chunk_bytes, s2, sizeof(s2)));
+	if (*e->remote) {
+		off = (size_t)snprintf(req, sizeof(req), "snapshot-create source=%s name=%s", source, name);
+		if (o.reserve_bytes && off < sizeof(req))
+			off += (size_t)snprintf(req + off, sizeof(req) - off, " reserve=%" PRIu64, o.reserve_bytes);
+		if (o.chunk_bytes && off < sizeof(req))
+			off += (size_t)snprintf(req + off, sizeof(req) - off, " chunk=%" PRIu64, o.chunk_bytes);
+		if (o.full_policy >= 0 && off < sizeof(req))
+			snprintf(req + off, sizeof(req) - off, " policy=%s", policy_name((uint32_t)o.full_policy));
+		r = remote_query(e->ctx, req, action, "The holder is busy with this vdisk (a rollback?); retry when it is done",
+				 NULL);
+		if (r)
+			return r;
+	} else {
+		r = vlun_snapshot_create(*e->pool, &o, &reason);
+		if (r < 0)
+			return lib_failed(e, r, reason, action,
+					  "The vdisk is being rolled back or changed; retry when that is done");
+	}
+	printf("created snapshot '%s' of vdisk '%s' in %s%s\n", name, source, e->pool_label,
+	       done_by(e->ctx, by, sizeof(by)));
+	if (refresh_desc(e->ctx) == 0 && (src = vdisk_by_name(*e->desc, source)) && (st = store_of(*e->desc, src->id))) {
+		const struct vlun_vdisk_desc *res = vdisk_by_id(*e->desc, st->reserve_id);
+
+		printf("reserve %s, chunks of %s, when the reserve is full: %s\n",
+		       res ? fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)) : "?",
+		       fmt(st->chunk_sectors << VLUN_SECTOR_SHIFT, s2, sizeof(s2)), policy_name(st->full_policy));
+	}
+	printf("export it as cfgstring=<pool-spec>/%s@%s (read-only; add ';rw' for a writable export)\n", source, name);
+	return 0;
+}
+
+/* ------------------------------------------------------------ delete */
+
+static int cmd_delete(const struct vlunctl_snap_env *e)
+{
+	const char *source = e->args[0], *name = e->args[1];
+	const struct vlun_vdisk_desc *src;
+	const char *busy = "The snapshot is exported (open for I/O): delete its backstore with targetcli first, then retry";
+	char action[192], req[256], by[128];
+	char *reason = NULL;
+	bool last;
+	int r;
+
+	snprintf(action, sizeof(action), "cannot delete snapshot '%s' of vdisk '%s'", name, source);
+	if ((r = check_name("source vdisk", source)) || (r = check_name("snapshot name", name)))
+		return r;
+	r = open_pool(e->ctx, action);
+	if (r)
+		return r;
+	if (!(src = need_source(e, source, action, &r)) || !need_snap(e, src, name, action, &r))
+		return r;
+	last = vlunctl_snap_count(*e->desc, src->id) == 1;
+	if (*e->remote) {
+		snprintf(req, sizeof(req), "snapshot-delete source=%s name=%s", source, name);
+		r = remote_query(e->ctx, req, action, busy, NULL);
+		if (r)
+			return r;
+	} else {
+		r = vlun_snapshot_delete(*e->pool, source, name, &reason);
+		if (r < 0)
+			return lib_failed(e, r, reason, action, busy);
+	}
+	printf("deleted snapshot '%s' of vdisk '%s' in %s%s\n", name, source, e->pool_label, done_by(e->ctx, by, sizeof(by)));
+	printf(last ? "it was the last one: the reserve was deleted and its space is free\n" :
+	       "chunks no other snapshot needs went back to the reserve ('vlunctl snapshot list' shows the usage)\n");
+	return 0;
+}
+
+/* ------------------------------------------------------------ rollback */
+
+struct rollback_run {
+	const struct vlunctl_snap_env *e;
+	const char *source, *name;
+	bool remote;
+	char req[256];
+	int r;
+	char *reason;
+	volatile bool done;
+	pthread_mutex_t lock;
+};
+
+static void *rollback_thread(void *arg)
+{
+	struct rollback_run *rr = arg;
+	char *reason = NULL;
+	int r;
+
+	if (rr->remote)
+		r = vlun_ctl_request((*rr->e->desc)->uuid, rr->req, &reason);
+	else
+		r = vlun_snapshot_rollback(*rr->e->pool, rr->source, rr->name, &reason);
+	pthread_mutex_lock(&rr->lock);
+	rr->r = r;
+	rr->reason = reason;
+	rr->done = true;
+	pthread_mutex_unlock(&rr->lock);
+	return NULL;
+}
+
+static bool rollback_done(struct rollback_run *rr)
+{
+	bool d;
+
+	pthread_mutex_lock(&rr->lock);
+	d = rr->done;
+	pthread_mutex_unlock(&rr->lock);
+	return d;
+}
+
+/* A job the library reports for this rollback (percentage), if any. */
+static bool rollback_job(const struct rollback_run *rr, double *ret_pct)
+{
+	struct vlun_job_info *jobs = NULL;
+	size_t n = 0;
+	bool found = false;
+
+	if (rr->remote) {
+		/* the holder's jobs would need a second connection per poll:
+		 * keep to the elapsed time there */
+		return false;
+	}
+	if (vlun_jobs_list(*rr->e->pool, &jobs, &n) < 0)
+		return false;
+	for (size_t i = 0; i < n && !found; i++)
+		if (strstr(jobs[i].what, "rollback") && strstr(jobs[i].what, rr->source) && jobs[i].total_bytes) {
+			*ret_pct = 100.0 * (double)jobs[i].done_bytes / (double)jobs[i].total_bytes;
+			found = true;
+		}
+	free(jobs);
+	return found;
+}
+
+static int cmd_rollback(const struct vlunctl_snap_env *e)
+{
+	const char *source = e->args[0], *name = e->args[1];
+	const char *busy = "The source or the snapshot is exported (open for I/O): delete their backstores with targetcli "
+			   "(the hosts must not see the source change under them), then retry";
+	struct rollback_run rr;
+	const struct vlun_vdisk_desc *src;
+	const struct vlun_snap_desc *s;
+	char action[192], by[128];
+	bool tty = isatty(STDOUT_FILENO) == 1;
+	double t0, last = 0;
+	pthread_t th;
+	int r;
+
+	snprintf(action, sizeof(action), "cannot roll vdisk '%s' back to snapshot '%s'", source, name);
+	if ((r = check_name("source vdisk", source)) || (r = check_name("snapshot name", name)))
+		return r;
+	r = open_pool(e->ctx, action);
+	if (r)
+		return r;
+	if (!(src = need_source(e, source, action, &r)) || !(s = need_snap(e, src, name, action, &r)))
+		return r;
+	if (s->state == VLUN_SNAP_FAILED)
+		return fail(SX_EXIT_FAIL, s->why[0] ? s->why : "the snapshot has failed",
+			    "A failed snapshot no longer holds the source's past; delete it ('vlunctl snapshot delete')",
+			    "%s in %s", action, e->pool_label);
+	memset(&rr, 0, sizeof(rr));
+	rr.e = e;
+	rr.source = source;
+	rr.name = name;
+	rr.remote = *e->remote;
+	snprintf(rr.req, sizeof(rr.req), "snapshot-rollback source=%s name=%s", source, name);
+	pthread_mutex_init(&rr.lock, NULL);
+	r = pthread_create(&th, NULL, rollback_thread, &rr);
+	if (r != 0) {
+		pthread_mutex_destroy(&rr.lock);
+		return fail(SX_EXIT_FAIL, strerror(r), NULL, "%s: starting a thread", action);
+	}
+	t0 = now_s();
+	printf("rolling vdisk '%s' back to snapshot '%s'%s\n", source, name, done_by(e->ctx, by, sizeof(by)));
+	fflush(stdout);
+	while (!rollback_done(&rr)) {
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200 * 1000000L };
+		double t = now_s(), pct = 0;
+
+		nanosleep(&ts, NULL);
+		if (t - last < (tty ? 1.0 : PROGRESS_PIPE_SECONDS))
+			continue;
+		last = t;
+		if (rollback_job(&rr, &pct))
+			printf(tty ? "\r  %.1f%%, %.0f s\033[K" : "  %.1f%%, %.0f s\n", pct, t - t0);
+		else if (t - t0 >= 1.0)
+			printf(tty ? "\r  %.0f s\033[K" : "  %.0f s\n", t - t0);
+		fflush(stdout);
+	}
+	pthread_join(th, NULL);
+	pthread_mutex_destroy(&rr.lock);
+	if (tty && last > 0)
+		printf("\n");
+	if (rr.r < 0) {
+		const char *todo = rr.r == -EBUSY ? busy : hint_for_errno(rr.r);
+		int code = exit_for_errno(rr.r);
+
+		if (rr.remote && rr.r == -ETIMEDOUT)
+			todo = "The holder may still be rolling back: 'vlunctl snapshot list' and its log tell; do not retry before it is done";
+		else if (rr.remote && (rr.r == -ECONNREFUSED || rr.r == -ECONNRESET || rr.r == -EPROTO)) {
+			code = SX_EXIT_INUSE;
+			todo = "The process holding the pool did not answer on its control channel; retry";
+		}
+		r = fail(code, lib_why(rr.reason, rr.r), todo, "%s in %s%s", action, e->pool_label,
+			 rr.remote ? " (asked the process holding it)" : "");
+		free(rr.reason);
+		return r;
+	}
+	free(rr.reason);
+	printf("rolled vdisk '%s' back to snapshot '%s' in %.1f s; the snapshot stays (delete it with 'vlunctl snapshot delete' when no longer needed)\n",
+	       source, name, now_s() - t0);
+	return 0;
+}
+
+/* ------------------------------------------------------------ reserve */
+
+static int cmd_reserve(const struct vlunctl_snap_env *e)
+{
+	const char *source = e->args[0];
+	const struct vlun_vdisk_desc *src, *res;
+	const struct vlun_snap_store_desc *st;
+	uint64_t size = 0;
+	int policy = -1;
+	char action[160], req[256], by[128], s1[32], s2[32];
+	char *reason = NULL;
+	size_t off;
+	int r;
+
+	snprintf(action, sizeof(action), "cannot change the snapshot reserve of vdisk '%s'", source);
+	if ((r = check_name("source vdisk", source)))
+		return r;
+	if (e->o->size && (r = parse_size_opt("--size", e->o->size, false, &size)))
+		return r;
+	if (e->o->on_full && (r = parse_policy(e->o->on_full, &policy)))
+		return r;
+	r = open_pool(e->ctx, action);
+	if (r)
+		return r;
+	if (!(src = need_source(e, source, action, &r)))
+		return r;
+	st = store_of(*e->desc, src->id);
+	if (!st)
+		return fail(SX_EXIT_NOTFOUND, "it has no snapshots, so no reserve",
+			    "'vlunctl snapshot create ... --reserve SIZE --on-full POLICY' makes the first snapshot and its reserve",
+			    "%s in %s", action, e->pool_label);
+	res = vdisk_by_id(*e->desc, st->reserve_id);
+	if (!e->o->size && !e->o->on_full) {
+		/* show only */
+		printf("vdisk '%s': reserve %s, chunks of %s, when full: %s, %" PRIu32 " snapshot%s\n", source,
+		       res ? fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)) : "?",
+		       fmt(st->chunk_sectors << VLUN_SECTOR_SHIFT, s2, sizeof(s2)), policy_name(st->full_policy),
+		       vlunctl_snap_count(*e->desc, src->id), vlunctl_snap_count(*e->desc, src->id) == 1 ? "" : "s");
+		printf("(--size SIZE grows it, --on-full fail-snapshot|fail-write changes the policy)\n");
+		return 0;
+	}
+	if (size && res && size < res->size_sectors << VLUN_SECTOR_SHIFT)
+		return fail(SX_EXIT_USAGE, "a reserve only grows",
+			    "Give a size above the current one, or delete snapshots to free reserve space",
+			    "%s: it is %s, asked for %s", action, fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
+			    fmt(size, s2, sizeof(s2)));
+	if (*e->remote) {
+		off = (size_t)snprintf(req, sizeof(req), "snapshot-reserve source=%s", source);
+		if (size && off < sizeof(req))
+			off += (size_t)snprintf(req + off, sizeof(req) - off, " size=%" PRIu64, size);
+		if (policy >= 0 && off < sizeof(req))
+			snprintf(req + off, sizeof(req) - off, " policy=%s", policy_name((uint32_t)policy));
+		r = remote_query(e->ctx, req, action, NULL, NULL);
+		if (r)
+			return r;
+	} else {
+		r = vlun_snapshot_reserve_set(*e->pool, source, size, policy, &reason);
+		if (r < 0)
+			return lib_failed(e, r, reason, action, NULL);
+	}
+	printf("changed the snapshot reserve of vdisk '%s' in %s%s\n", source, e->pool_label, done_by(e->ctx, by, sizeof(by)));
+	if (refresh_desc(e->ctx) == 0 && (src = vdisk_by_name(*e->desc, source)) && (st = store_of(*e->desc, src->id))) {
+		res = vdisk_by_id(*e->desc, st->reserve_id);
+		printf("reserve %s, when full: %s\n", res ? fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)) : "?",
+		       policy_name(st->full_policy));
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ pool show */
+
+void vlunctl_snap_show_text(const struct vlun_pool_desc *d)
+{
+	char s1[32], s2[32], t[32];
+
+	if (d->nsnap_stores == 0)
+		return;
+	printf("Snapshots:  %" PRIu32 " session%s on %" PRIu32 " vdisk%s ('vlunctl snapshot list <pool-spec>' shows their usage)\n",
+	       d->nsnaps, d->nsnaps == 1 ? "" : "s", d->nsnap_stores, d->nsnap_stores == 1 ? "" : "s");
+	for (uint32_t i = 0; i < d->nsnap_stores; i++) {
+		const struct vlun_snap_store_desc *st = &d->snap_stores[i];
+		const struct vlun_vdisk_desc *src = vdisk_by_id(d, st->source_id), *res = vdisk_by_id(d, st->reserve_id);
+
+		printf("  %s: reserve '%s' %s, chunks %s, when full: %s\n", src ? src->name : "?", res ? res->name : "?",
+		       res ? fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)) : "?",
+		       fmt(st->chunk_sectors << VLUN_SECTOR_SHIFT, s2, sizeof(s2)), policy_name(st->full_policy));
+		for (uint32_t k = 0; k < d->nsnaps; k++) {
+			const struct vlun_snap_desc *s = &d->snaps[k];
+
+			if (s->source_id != st->source_id)
+				continue;
+			when(s->created, t, sizeof(t));
+			printf("    %-24s %-7s created %s UTC%s%s\n", s->name, s->state == VLUN_SNAP_FAILED ? "FAILED" : "active",
+			       t, s->state == VLUN_SNAP_FAILED ? ": " : "", s->state == VLUN_SNAP_FAILED ? s->why : "");
+		}
+	}
+}
+
+void vlunctl_snap_show_json(const struct vlun_pool_desc *d, json_object *pool)
+{
+	json_object *a = json_object_new_array();
+
+	for (uint32_t i = 0; i < d->nsnaps; i++) {
+		struct vlun_snapshot_info s;
+		const struct vlun_vdisk_desc *src = vdisk_by_id(d, d->snaps[i].source_id);
+		const struct vlun_snap_store_desc *st = store_of(d, d->snaps[i].source_id);
+		const struct vlun_vdisk_desc *res = st ? vdisk_by_id(d, st->reserve_id) : NULL;
+
+		memset(&s, 0, sizeof(s));
+		s.d = d->snaps[i];
+		copy_str(s.source, sizeof(s.source), src ? src->name : "?");
+		s.chunk_bytes = st ? st->chunk_sectors << VLUN_SECTOR_SHIFT : 0;
+		s.reserve_total_bytes = res ? res->size_sectors << VLUN_SECTOR_SHIFT : 0;
+		s.full_policy = st ? st->full_policy : 0;
+		json_object_array_add(a, info_json(&s, false));
+	}
+	json_object_object_add(pool, "snapshots", a);
+}
+
+int vlunctl_snap_run(const struct vlunctl_snap_env *e)
+{
+	if (strcmp(e->verb, "create") == 0)
+		return cmd_create(e);
+	if (strcmp(e->verb, "list") == 0)
+		return cmd_list(e);
+	if (strcmp(e->verb, "delete") == 0)
+		return cmd_delete(e);
+	if (strcmp(e->verb, "rollback") == 0)
+		return cmd_rollback(e);
+	if (strcmp(e->verb, "reserve") == 0)
+		return cmd_reserve(e);
+	return fail(SX_EXIT_USAGE, "unknown command", "Run 'vlunctl help'", "snapshot %s", e->verb);
+}
