@@ -251,9 +251,15 @@ static uint64_t to_u64(const char *s)
 	return errno || *end ? 0 : v;
 }
 
+/* A possibly shorter copy, always terminated. */
 static void copy_str(char *dst, size_t len, const char *src)
 {
-	snprintf(dst, len, "%s", src);
+	size_t l = strlen(src);
+
+	if (l >= len)
+		l = len - 1;
+	memcpy(dst, src, l);
+	dst[l] = '\0';
 }
 
 /* Parses the payload of "snapshot-list" (lib/ctl.h) into *ret. */
