@@ -21,6 +21,8 @@ VLUN_EXPORT void vlun_pool_desc_free(struct vlun_pool_desc *d)
 	free(d->vdisks);
 	free(d->members);
 	free(d->jobs);
+	free(d->snaps);
+	free(d->snap_stores);
 	free(d);
 }
 
@@ -37,6 +39,24 @@ VLUN_EXPORT int vlun_pool_desc_dup(const struct vlun_pool_desc *src, struct vlun
 	d->members = NULL;
 	d->vdisks = NULL;
 	d->jobs = NULL;
+	d->snaps = NULL;
+	d->snap_stores = NULL;
+	if (src->nsnaps > 0) {
+		if (!src->snaps)
+			goto inval;
+		d->snaps = calloc(src->nsnaps, sizeof(*d->snaps));
+		if (!d->snaps)
+			goto nomem;
+		memcpy(d->snaps, src->snaps, src->nsnaps * sizeof(*d->snaps));
+	}
+	if (src->nsnap_stores > 0) {
+		if (!src->snap_stores)
+			goto inval;
+		d->snap_stores = calloc(src->nsnap_stores, sizeof(*d->snap_stores));
+		if (!d->snap_stores)
+			goto nomem;
+		memcpy(d->snap_stores, src->snap_stores, src->nsnap_stores * sizeof(*d->snap_stores));
+	}
 	if (src->njobs > 0) {
 		if (!src->jobs)
 			goto inval;
@@ -318,6 +338,64 @@ VLUN_EXPORT int vlun_pool_desc_validate(const struct vlun_pool_desc *d, char *wh
 		for (uint32_t k = 0; k < i; k++)
 			if (d->jobs[k].id == j->id)
 				FAIL("two jobs have id %u", j->id);
+	}
+
+	/* Snapshot stores and sessions (snap.c). */
+	if ((d->nsnaps && !d->snaps) || (d->nsnap_stores && !d->snap_stores))
+		FAIL("snapshot arrays missing");
+	for (uint32_t i = 0; i < d->nsnap_stores; i++) {
+		const struct vlun_snap_store_desc *s = &d->snap_stores[i];
+		const struct vlun_vdisk_desc *src = NULL, *res = NULL;
+		for (uint32_t k = 0; k < d->nvdisks; k++) {
+			if (d->vdisks[k].id == s->source_id)
+				src = &d->vdisks[k];
+			if (d->vdisks[k].id == s->reserve_id)
+				res = &d->vdisks[k];
+		}
+		if (!src || !res)
+			FAIL("snapshot store %u: source vdisk id %u or reserve vdisk id %u does not exist", i,
+			     s->source_id, s->reserve_id);
+		if ((src->flags & VLUN_VDISK_SNAP_RESERVE) || !(res->flags & VLUN_VDISK_SNAP_RESERVE) ||
+		    res->layout != VLUN_LAYOUT_LINEAR)
+			FAIL("snapshot store of '%s': reserve '%s' is not a linear SNAP_RESERVE disk (or the source is one)",
+			     src->name, res->name);
+		if (s->chunk_sectors == 0 || (s->chunk_sectors & (s->chunk_sectors - 1)) || s->chunk_sectors > (1u << 20))
+			FAIL("snapshot store of '%s': chunk %llu sectors is not a power of two <= 512 MiB", src->name,
+			     (unsigned long long)s->chunk_sectors);
+		if (s->full_policy > VLUN_SNAP_FULL_FAIL_WRITE)
+			FAIL("snapshot store of '%s': unknown full policy %u", src->name, s->full_policy);
+		for (uint32_t k = 0; k < i; k++)
+			if (d->snap_stores[k].source_id == s->source_id || d->snap_stores[k].reserve_id == s->reserve_id)
+				FAIL("two snapshot stores share source %u or reserve %u", s->source_id, s->reserve_id);
+	}
+	for (uint32_t i = 0; i < d->nvdisks; i++) {
+		bool owned = !(d->vdisks[i].flags & VLUN_VDISK_SNAP_RESERVE);
+		for (uint32_t k = 0; k < d->nsnap_stores && !owned; k++)
+			owned = d->snap_stores[k].reserve_id == d->vdisks[i].id;
+		if (!owned)
+			FAIL("vdisk '%s' is a snapshot reserve of no store", d->vdisks[i].name);
+	}
+	for (uint32_t i = 0; i < d->nsnaps; i++) {
+		const struct vlun_snap_desc *s = &d->snaps[i];
+		bool store = false;
+		for (uint32_t k = 0; k < d->nsnap_stores && !store; k++)
+			store = d->snap_stores[k].source_id == s->source_id;
+		if (!store)
+			FAIL("snapshot %u ('%.63s'): its source vdisk id %u has no snapshot store", s->id, s->name,
+			     s->source_id);
+		if (s->bit >= VLUN_MAX_SNAPSHOTS || s->state > VLUN_SNAP_FAILED || !memchr(s->name, 0, sizeof(s->name)) ||
+		    !vlun_name_valid(s->name) ||
+		    !memchr(s->why, 0, sizeof(s->why)))
+			FAIL("snapshot %u: bad bit %u, state %u or name", s->id, s->bit, s->state);
+		if (s->id >= d->next_snap_id)
+			FAIL("snapshot %u: id not below next_snap_id %u", s->id, d->next_snap_id);
+		for (uint32_t k = 0; k < i; k++) {
+			const struct vlun_snap_desc *o = &d->snaps[k];
+			if (o->id == s->id)
+				FAIL("two snapshots have id %u", s->id);
+			if (o->source_id == s->source_id && (o->bit == s->bit || strcmp(o->name, s->name) == 0))
+				FAIL("snapshots %u and %u of source %u share a bit or a name", o->id, s->id, s->source_id);
+		}
 	}
 
 	if (nr > 1)

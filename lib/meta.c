@@ -40,6 +40,18 @@
  *        header block (field = 0)        76  slot (0 = A, 1 = B)   u32
  *    16  incompat/ro_compat/compat 3x u64 80  header's own offset   u64
  *    40  pool uuid                16     88  written (unix time)   u64
+ *                                        96  map_epoch of the payload u64
+ *        (offset 96 was zero before HA; older readers ignore it: the
+ *        crc covers the whole block either way)
+ *
+ * MAP EPOCH (HA, lib/node.c): map_epoch is bumped by every change of the
+ * pool's owner (vlun_pool_lock) and that change is always committed as a
+ * checkpoint, so the newest checkpoint header of any member carries the
+ * epoch on disk. Before every commit, a pool with more than one node in
+ * its NODE record reads both slot headers of its members
+ * (vlun_meta_peek_epoch) and refuses to write when the epoch on disk is
+ * newer than its own: another node took the pool over; this node is
+ * fenced (no data writes, no commits) until it takes the lock again.
  *
  * PAYLOAD (vlun_meta_encode): "VLUNMETA", major u16, minor u16, 4 reserved,
  * then typed records: type u16, flags u16, length u32 (of the body), body.
@@ -58,7 +70,23 @@
  *                forgets an unfinished migration): id, kind, vdisk id
  *                (UINT32_MAX all), from member, vsector, nsectors, rate,
  *                created, target member mask 4 x u64           (80 B)
+ *     NODE (19)  optional, written only when the pool has nodes or a PR
+ *                mode other than shared (a reader that skips it forgets
+ *                which gateway node owns the pool, lib/node.c): PR mode
+ *                u32 (0 shared, 1 exclusive, 2 none), number of nodes u32,
+ *                reserved u64, then per node (96 B): node id[64], PR key
+ *                u64, role u32 (0 standby, 1 owner, 2 fenced), lock tag
+ *                u32 (0xffff none), since (unix time) u64, map_epoch of
+ *                that role change u64                  (16 B + 96 B/node)
  *     END (4)    number of records before it, reserved; nothing may follow
+ *     SNAP_STORE (18) MUST_UNDERSTAND (an older vlun must not write a source
+ *                without copy-on-first-write): source id, reserve id,
+ *                chunk_sectors u64, full policy, reserved      (24 B)
+ *     SNAP (17)  MUST_UNDERSTAND: id, source id, bit, state, flags,
+ *                reserved, created u64, name[64], why[128]     (224 B)
+ *                (after the stores). The POOL record's last u32 (was
+ *                reserved, 0) is next_snap_id. The reserve's slot table
+ *                is not here: it lives in the reserve vdisk (snap.c).
  * Mirrors need no record of their own: ALT_EXISTS / ALT_DIRTY extents are
  * the mirror and its dirty regions (mirror.c). Types 17.. are kept for
  * later issues: snapshot sessions, node keys / PR registrations.
@@ -164,10 +192,13 @@ static_assert(J_FIXED_END <= J_HDR && J_HDR <= 512, "journal record header must 
 
 /* payload */
 #define REC_MUST_UNDERSTAND 0x1u
-enum { REC_POOL = 1, REC_MEMBER = 2, REC_VDISK = 3, REC_END = 4, REC_JOB = 16 };
+enum { REC_POOL = 1, REC_MEMBER = 2, REC_VDISK = 3, REC_END = 4, REC_JOB = 16, REC_SNAP = 17,
+       REC_SNAP_STORE = 18 };
+enum { SNAP_BODY = 224, SNAP_STORE_BODY = 24 };
 enum { REC_HDR = 8, PREAMBLE = 16, POOL_BODY = 128, MEMBER_BODY = 52, VDISK_BODY = 128,
        END_BODY = 8, EXT_BYTES = 40, JOB_BODY = 80 };
 enum { DELTA_EXTENTS = 1, DELTA_EXTENTS_BODY = 32 };
+enum { REC_NODE = 19, NODE_HDR = 16, NODE_BODY = 96, C_EPOCH = 96 /* checkpoint header: map_epoch */ };
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -514,6 +545,13 @@ VLUN_EXPORT int vlun_meta_encode(const struct vlun_pool_desc *d, uint8_t **ret_b
 	if (d->njobs && !d->jobs)
 		return -EINVAL;
 	len += (size_t)d->njobs * (REC_HDR + JOB_BODY);
+	if ((d->nsnaps && !d->snaps) || (d->nsnap_stores && !d->snap_stores))
+		return -EINVAL;
+	len += (size_t)d->nsnap_stores * (REC_HDR + SNAP_STORE_BODY) + (size_t)d->nsnaps * (REC_HDR + SNAP_BODY);
+	if (d->nnodes > VLUN_MAX_NODES)
+		return -EINVAL;
+	if (d->nnodes || d->pr_mode)
+		len += REC_HDR + NODE_HDR + (size_t)d->nnodes * NODE_BODY;
 	w.p = malloc(len);
 	if (!w.p)
 		return -ENOMEM;
@@ -534,7 +572,7 @@ VLUN_EXPORT int vlun_meta_encode(const struct vlun_pool_desc *d, uint8_t **ret_b
 	w32(&w, d->next_vdisk_id);
 	w32(&w, d->nmembers);
 	w32(&w, d->nvdisks);
-	w32(&w, 0);
+	w32(&w, d->next_snap_id);
 
 	for (uint32_t i = 0; i < d->nmembers; i++) {
 		const struct vlun_member_desc *m = &d->members[i];
@@ -585,6 +623,49 @@ VLUN_EXPORT int vlun_meta_encode(const struct vlun_pool_desc *d, uint8_t **ret_b
 		w64(&w, j->created);
 		for (size_t k = 0; k < VLUN_ARRAY_SIZE(j->to_mask); k++)
 			w64(&w, j->to_mask[k]);
+		nrec++;
+	}
+	for (uint32_t i = 0; i < d->nsnap_stores; i++) {
+		const struct vlun_snap_store_desc *ss = &d->snap_stores[i];
+
+		wrec(&w, REC_SNAP_STORE, REC_MUST_UNDERSTAND, SNAP_STORE_BODY);
+		w32(&w, ss->source_id);
+		w32(&w, ss->reserve_id);
+		w64(&w, ss->chunk_sectors);
+		w32(&w, ss->full_policy);
+		w32(&w, 0);
+		nrec++;
+	}
+	for (uint32_t i = 0; i < d->nsnaps; i++) {
+		const struct vlun_snap_desc *sn = &d->snaps[i];
+
+		wrec(&w, REC_SNAP, REC_MUST_UNDERSTAND, SNAP_BODY);
+		w32(&w, sn->id);
+		w32(&w, sn->source_id);
+		w32(&w, sn->bit);
+		w32(&w, sn->state);
+		w32(&w, sn->flags);
+		w32(&w, 0);
+		w64(&w, sn->created);
+		wstr(&w, sn->name, VLUN_NAME_MAX + 1);
+		wstr(&w, sn->why, sizeof(sn->why));
+		nrec++;
+	}
+	if (d->nnodes || d->pr_mode) {
+		wrec(&w, REC_NODE, 0, (uint32_t)(NODE_HDR + (size_t)d->nnodes * NODE_BODY));
+		w32(&w, d->pr_mode);
+		w32(&w, d->nnodes);
+		w64(&w, 0);
+		for (uint32_t i = 0; i < d->nnodes; i++) {
+			const struct vlun_node_desc *nd = &d->nodes[i];
+
+			wstr(&w, nd->id, VLUN_NODE_ID_MAX + 1);
+			w64(&w, nd->key);
+			w32(&w, nd->role);
+			w32(&w, nd->lock_tag);
+			w64(&w, nd->since);
+			w64(&w, nd->epoch);
+		}
 		nrec++;
 	}
 	wrec(&w, REC_END, REC_MUST_UNDERSTAND, END_BODY);
@@ -657,6 +738,9 @@ static const char *rec_name(uint16_t t)
 	case REC_MEMBER: return "MEMBER";
 	case REC_VDISK: return "VDISK";
 	case REC_END: return "END";
+	case REC_SNAP: return "SNAP";
+	case REC_SNAP_STORE: return "SNAP_STORE";
+	case REC_NODE: return "NODE";
 	default: return "unknown";
 	}
 }
@@ -731,7 +815,7 @@ VLUN_EXPORT int vlun_meta_decode(const uint8_t *buf, size_t len, struct vlun_poo
 			d->next_vdisk_id = r32(&r);
 			d->nmembers = r32(&r);
 			d->nvdisks = r32(&r);
-			r.off += 4;
+			d->next_snap_id = r32(&r);
 			if (d->nmembers > VLUN_MAX_MEMBERS || d->nvdisks > VLUN_MAX_VDISKS) {
 				whyf(why, whylen, "POOL record: %u members / %u vdisks exceed the limits (%d / %d)",
 				     d->nmembers, d->nvdisks, VLUN_MAX_MEMBERS, VLUN_MAX_VDISKS);
@@ -852,6 +936,92 @@ VLUN_EXPORT int vlun_meta_decode(const uint8_t *buf, size_t len, struct vlun_poo
 			d->jobs[d->njobs++] = j;
 			if (j.id >= d->next_job_id)
 				d->next_job_id = j.id + 1;
+			break;
+		}
+		case REC_SNAP_STORE: {
+			struct vlun_snap_store_desc ss = { 0 };
+
+			if (blen != SNAP_STORE_BODY || d->nsnap_stores >= VLUN_MAX_VDISKS) {
+				whyf(why, whylen, "payload offset %zu: SNAP_STORE record has the wrong length or is one too many", at);
+				goto fail;
+			}
+			ss.source_id = r32(&r);
+			ss.reserve_id = r32(&r);
+			ss.chunk_sectors = r64(&r);
+			ss.full_policy = r32(&r);
+			r.off += 4;
+			struct vlun_snap_store_desc *ns = realloc(d->snap_stores, (d->nsnap_stores + 1) * sizeof(*ns));
+			if (!ns) {
+				ret_code = -ENOMEM;
+				goto fail;
+			}
+			d->snap_stores = ns;
+			d->snap_stores[d->nsnap_stores++] = ss;
+			break;
+		}
+		case REC_SNAP: {
+			struct vlun_snap_desc sn = { 0 };
+
+			if (blen != SNAP_BODY || d->nsnaps >= VLUN_MAX_VDISKS * VLUN_MAX_SNAPSHOTS) {
+				whyf(why, whylen, "payload offset %zu: SNAP record has the wrong length or is one too many", at);
+				goto fail;
+			}
+			sn.id = r32(&r);
+			sn.source_id = r32(&r);
+			sn.bit = r32(&r);
+			sn.state = r32(&r);
+			sn.flags = r32(&r);
+			r.off += 4;
+			sn.created = r64(&r);
+			if (!rstr(&r, sn.name, VLUN_NAME_MAX + 1) || !rstr(&r, sn.why, sizeof(sn.why))) {
+				whyf(why, whylen, "payload offset %zu: SNAP record name or reason not terminated", at);
+				goto fail;
+			}
+			struct vlun_snap_desc *ns = realloc(d->snaps, (d->nsnaps + 1) * sizeof(*ns));
+			if (!ns) {
+				ret_code = -ENOMEM;
+				goto fail;
+			}
+			d->snaps = ns;
+			d->snaps[d->nsnaps++] = sn;
+			break;
+		}
+		case REC_NODE: {
+			uint32_t nn;
+
+			if (blen < NODE_HDR) {
+				whyf(why, whylen, "payload offset %zu: NODE record too short", at);
+				goto fail;
+			}
+			d->pr_mode = r32(&r);
+			nn = r32(&r);
+			r.off += 8;
+			if (d->pr_mode > VLUN_PR_NONE || nn > VLUN_MAX_NODES ||
+			    blen != NODE_HDR + (uint64_t)nn * NODE_BODY) {
+				whyf(why, whylen, "payload offset %zu: NODE record with PR mode %u and %u nodes "
+				     "(at most %d) in %u bytes is not valid", at, d->pr_mode, nn, VLUN_MAX_NODES, blen);
+				goto fail;
+			}
+			for (uint32_t i = 0; i < nn; i++) {
+				struct vlun_node_desc *nd = &d->nodes[i];
+
+				if (!rstr(&r, nd->id, VLUN_NODE_ID_MAX + 1) || !nd->id[0]) {
+					whyf(why, whylen, "payload offset %zu: NODE record: node %u id empty or not "
+					     "terminated", at, i);
+					goto fail;
+				}
+				nd->key = r64(&r);
+				nd->role = r32(&r);
+				nd->lock_tag = r32(&r);
+				nd->since = r64(&r);
+				nd->epoch = r64(&r);
+				if (nd->role > VLUN_NODE_FENCED) {
+					whyf(why, whylen, "payload offset %zu: NODE '%s' has an unknown role %u", at,
+					     nd->id, nd->role);
+					goto fail;
+				}
+			}
+			d->nnodes = nn;
 			break;
 		}
 		case REC_END:
@@ -1970,6 +2140,8 @@ VLUN_EXPORT int vlun_meta_commit(struct vlun_meta *st, struct vlun_meta_member *
 		int s = ms[i]->good_slot == 0 ? 1 : 0; /* also A when none is valid */
 
 		ckpt_header(buf, &m[i].label, st->pool_uuid, s, seq, payload, plen);
+		vlun_put_le64(buf + C_EPOCH, d->map_epoch);
+		vlun_put_le32(buf + C_CRC, crc_skip(buf, BLK, C_CRC));
 		res[i] = vlun_blkdev_pwrite(m[i].dev, buf, wlen, slot_offset(&m[i].label, s));
 	}
 	/* Step 2: flush every member. */
@@ -2194,5 +2366,49 @@ VLUN_EXPORT int vlun_meta_inspect(struct vlun_meta_member *m, const uint8_t pool
 		}
 	}
 	memcpy(ret, c, sizeof(c));
+	return 0;
+}
+
+/* ------------------------------------------------------------ HA epoch */
+
+VLUN_EXPORT int vlun_meta_peek_epoch(struct vlun_meta_member *m, const uint8_t pool_uuid[VLUN_UUID_LEN],
+				     uint64_t *ret_seq, uint64_t *ret_epoch)
+{
+	uint64_t best_seq = 0, best_epoch = 0;
+	bool found = false;
+	int first_err = 0;
+	uint8_t *h;
+
+	if (!m || !m->dev || !pool_uuid)
+		return -EINVAL;
+	h = blk_alloc(BLK);
+	if (!h)
+		return -ENOMEM;
+	for (int s = 0; s < 2; s++) {
+		uint64_t off = slot_offset(&m->label, s), seq;
+		int r = vlun_blkdev_pread(m->dev, h, BLK, off);
+
+		if (r < 0) {
+			if (!first_err)
+				first_err = r;
+			continue;
+		}
+		if (memcmp(h + C_MAGIC, ckpt_magic, 8) || vlun_get_le32(h + C_CRC) != crc_skip(h, BLK, C_CRC) ||
+		    memcmp(h + C_POOL_UUID, pool_uuid, VLUN_UUID_LEN) || vlun_get_le64(h + C_SELF) != off)
+			continue;
+		seq = vlun_get_le64(h + C_SEQ);
+		if (!found || seq > best_seq) {
+			best_seq = seq;
+			best_epoch = vlun_get_le64(h + C_EPOCH);
+			found = true;
+		}
+	}
+	free(h);
+	if (!found)
+		return first_err ? first_err : -ENOENT;
+	if (ret_seq)
+		*ret_seq = best_seq;
+	if (ret_epoch)
+		*ret_epoch = best_epoch;
 	return 0;
 }

@@ -39,7 +39,9 @@
 
 #include "internal.h"
 #include "layout.h"
+#include "node.h"
 #include "pool_priv.h"
+#include "snap.h"
 
 #define LOCK_LEN 4096
 #define POOL_IO_DEPTH 256
@@ -235,6 +237,7 @@ static void pool_free(struct vlun_pool *p)
 	if (!p)
 		return;
 	ctl_server_stop(p); /* before anything a request could use goes away */
+	snap_pool_stop(p);  /* its worker and its engine references to vdisks */
 	jobs_stop(p);       /* copies use the controller and the io engine */
 	if (p->ctl_started) {
 		pthread_mutex_lock(&p->q_lock);
@@ -254,6 +257,7 @@ static void pool_free(struct vlun_pool *p)
 				  "the last flush are lost", p->desc->name, strerror(-r));
 	}
 	pthread_mutex_unlock(&p->ctl_lock);
+	pool_ha_close(p);
 	for (size_t i = 0; i < p->npending; i++)
 		free(p->pending[i].extents);
 	free(p->pending);
@@ -554,6 +558,13 @@ VLUN_EXPORT int vlun_pool_open(char *const *paths, size_t n, unsigned flags, str
 				p->desc->name, strerror(-r));
 		goto fail;
 	}
+	/* HA: members through prmap in the pool's PR mode, owner or standby
+	 * (node.c); read-only opens leave PR alone */
+	if (!rdonly) {
+		r = pool_ha_open(p, ret_reason);
+		if (r < 0)
+			goto fail;
+	}
 
 	p->reg_next = registry;
 	registry = p;
@@ -606,6 +617,7 @@ VLUN_EXPORT void vlun_pool_close(struct vlun_pool *p)
 			break;
 		}
 	pthread_mutex_unlock(&registry_lock);
+	snap_pool_stop(p); /* drops the snapshot engine's references first */
 	if (p->nopen)
 		vlun_warn("pool '%s': closed with %zu virtual disk(s) still open", p->desc->name, p->nopen);
 	pool_free(p);
@@ -824,8 +836,11 @@ int pool_commit_pending_locked(struct vlun_pool *p)
 		return 0;
 	if (p->flags & VLUN_OPEN_RDONLY)
 		return -EROFS;
+	int r = pool_ha_commit_check_locked(p);
+	if (r < 0)
+		return r;
 	unsigned long dirty = p->npending;
-	int r = flush_members(p);
+	r = flush_members(p);
 	if (r < 0)
 		return r;
 	struct vlun_meta_delta *d = calloc(p->npending, sizeof(*d));
@@ -861,8 +876,11 @@ static int commit_full_locked(struct vlun_pool *p)
 {
 	if (p->flags & VLUN_OPEN_RDONLY)
 		return -EROFS;
+	int r = pool_ha_commit_check_locked(p);
+	if (r < 0)
+		return r;
 	unsigned long dirty = p->npending;
-	int r = flush_members(p);
+	r = flush_members(p);
 	if (r < 0)
 		return r;
 	struct vlun_meta_member *hm;
@@ -1205,6 +1223,13 @@ VLUN_EXPORT int vlun_vdisk_resize(struct vlun_pool *p, const char *name, uint64_
 		r = -EINVAL;
 		goto out;
 	}
+	char sw[200];
+	const char *refuse = snap_refuse_locked(p, vd, "resize", sw, sizeof(sw));
+	if (refuse) {
+		vlun_set_reason(ret_reason, "%s", refuse);
+		r = -EBUSY;
+		goto out;
+	}
 	struct vlun_vdisk *open = pool_open_vdisk_locked(p, vd->id);
 	if (ns < old && (open || !force)) {
 		vlun_set_reason(ret_reason, open ? "virtual disk '%s' is open for I/O; shrinking it online "
@@ -1311,6 +1336,13 @@ VLUN_EXPORT int vlun_vdisk_delete(struct vlun_pool *p, const char *name, char **
 	if (!vd) {
 		vlun_set_reason(ret_reason, "pool '%s' has no virtual disk '%s'", d->name, name);
 		r = -ENOENT;
+		goto out;
+	}
+	char sw[200];
+	const char *refuse = snap_refuse_locked(p, vd, "delete", sw, sizeof(sw));
+	if (refuse) {
+		vlun_set_reason(ret_reason, "%s", refuse);
+		r = -EBUSY;
 		goto out;
 	}
 	if (vdisk_open_locked(p, vd->id)) {

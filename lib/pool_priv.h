@@ -110,6 +110,14 @@ struct vlun_pool {
 	pthread_t ctl_thread;
 
 	struct ctl_server *ctl_srv;  /* control channel (ctl.c); NULL when not served */
+	struct snap_pool *snap;      /* snapshot engine (snap.c); NULL until first used */
+
+	/* HA (node.c): true while this node must not write (standby, or
+	 * fenced by another node's takeover). Read by the fast path and the
+	 * job thread, set by node.c (and by a write that met a reservation
+	 * conflict). */
+	atomic_bool ha_fenced;
+	struct pool_ha *ha;          /* node.c; NULL for read-only opens */
 };
 
 /* ---- pool.c, for vdisk.c */

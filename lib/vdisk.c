@@ -45,7 +45,9 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "node.h"
 #include "pool_priv.h"
+#include "snap.h"
 
 #define LOOKUP_BATCH 32
 
@@ -67,6 +69,14 @@ struct vlun_vdisk {
 	struct piece *parked;   /* NO_WRITE waiters */
 
 	struct vlun_iostat stats; /* requests of this disk (stats.h) */
+
+	/* Snapshots (snap.c): the store of a source (writes pass its hook),
+	 * the session of a "<source>@<snapshot>" open; engine references
+	 * (ctl_lock) keep a disk open while the snapshot engine uses it. */
+	_Atomic(struct snap_store *) snap;
+	struct snap_view *view;
+	unsigned holds;
+	bool user;
 };
 
 struct vreq {
@@ -79,6 +89,8 @@ struct vreq {
 	uint64_t err_off;
 	struct ctl_work w;      /* CTL_COMMIT before completion (FLUSH, FUA) */
 	atomic_bool pc0_used;   /* pc0 was handed out (it is never reused) */
+	struct snap_store *snap; /* write counted in this store's write epoch */
+	unsigned snap_side;     /* its side + 1 (0: not counted) */
 	/* The first piece of up to VREQ_PC0_IOV iovecs lives here, so the
 	 * common request (one extent) costs one allocation. */
 	_Alignas(max_align_t) unsigned char pc0[];
@@ -222,6 +234,8 @@ static uint32_t status_of(const struct vreq *r, int res)
 		return VLUN_E_NOMEM;
 	if (res == -EROFS)
 		return VLUN_E_READONLY;
+	if (res == -EBADE || res == -EPERM)
+		return VLUN_E_FENCED; /* reservation conflict / not the owner (node.c) */
 	return op == VLUN_OP_READ ? VLUN_E_READ : VLUN_E_WRITE;
 }
 
@@ -302,6 +316,14 @@ static void piece_pio_done(struct vlun_pio *pio, int res)
 		pc->pio.fd = p->members[pc->other].fd;
 		pc->pio.direct = p->members[pc->other].direct;
 		piece_pio_start(pc);
+		return;
+	}
+	if (res == -EBADE && pc->member != VLUN_NO_MEMBER) {
+		/* RESERVATION CONFLICT: another node preempted this one. Stop
+		 * writing now; the controller confirms and fences (node.c). */
+		atomic_store(&p->ha_fenced, true);
+		report_member_error(p, pc->member, res);
+		piece_end(pc, res);
 		return;
 	}
 	if (res < 0 && (pc->kind == PK_FLUSH || pc->kind == PK_MWRITE) && pc->counted) {
@@ -416,6 +438,8 @@ static void vreq_finish(struct vreq *r)
 			: q->op == VLUN_OP_WRITE ? VLUN_IOSTAT_WRITE : VLUN_IOSTAT_OTHER,
 			q->op == VLUN_OP_READ || q->op == VLUN_OP_WRITE ? q->length : 0, r->t0,
 			st == VLUN_OK ? 0 : -EIO);
+	if (r->snap_side)
+		snap_write_exit(r->snap, r->snap_side - 1);
 	free(r);
 	/* Count it out first: done() may close the disk. */
 	vdisk_inflight_dec(vd);
@@ -1081,7 +1105,10 @@ void vdisk_ctl_run_locked(struct vlun_pool *p, struct ctl_work *w)
 	}
 	case CTL_MERR: {
 		struct merr_work *mw = w->arg;
-		mirror_member_error_locked(p, mw->member, mw->res);
+		if (mw->res == -EBADE)
+			pool_ha_conflict_locked(p, mw->member, mw->res); /* not a failed member */
+		else
+			mirror_member_error_locked(p, mw->member, mw->res);
 		free(mw);
 		break;
 	}
@@ -1292,9 +1319,32 @@ VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)
 			return -EINVAL;
 	}
 
+	if (vd->view)
+		return snap_view_submit(vd->view, req);
+	/* Copy-on-first-write: only disks with a snapshot store pay for it. */
+	struct snap_store *ss = atomic_load_explicit(&vd->snap, memory_order_acquire);
+	int snap_side = -1;
+	if (ss && req->op != VLUN_OP_READ && req->op != VLUN_OP_FLUSH && !vd->readonly) {
+		snap_side = snap_write_enter(ss, req->offset, req->length);
+		if (snap_side < 0) {
+			atomic_fetch_add(&vd->inflight, 1);
+			int rr = snap_source_write(ss, vd, req);
+			if (rr < 0)
+				vdisk_inflight_dec(vd);
+			return rr;
+		}
+	}
+
 	struct vreq *r = calloc(1, VREQ_SIZE);
-	if (!r)
+	if (!r) {
+		if (snap_side >= 0)
+			snap_write_exit(ss, (unsigned)snap_side);
 		return -ENOMEM;
+	}
+	if (snap_side >= 0) {
+		r->snap = ss;
+		r->snap_side = (unsigned)snap_side + 1;
+	}
 	r->req = req;
 	r->vd = vd;
 	r->t0 = vlun_iostat_begin(&vd->stats);
@@ -1308,6 +1358,8 @@ VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)
 		vreq_fail(r, VLUN_E_RANGE, 0);
 	} else if (writes && vd->readonly) {
 		vreq_fail(r, VLUN_E_READONLY, 0);
+	} else if ((writes || req->op == VLUN_OP_FLUSH) && atomic_load(&vd->pool->ha_fenced)) {
+		vreq_fail(r, VLUN_E_FENCED, 0); /* standby or fenced: not the owner (node.c) */
 	} else if (req->op == VLUN_OP_FLUSH) {
 		flush_start(r);
 	} else if (req->length == 0) {
@@ -1334,6 +1386,8 @@ VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)
 	}
 	int rr = vlun_io_defer(vd->pool->io, vreq_finish_deferred, r);
 	if (rr < 0) {
+		if (r->snap_side)
+			snap_write_exit(r->snap, r->snap_side - 1);
 		free(r);
 		vdisk_inflight_dec(vd);
 		return rr;
@@ -1368,13 +1422,30 @@ void vdisk_kick_parked_locked(struct vlun_vdisk *vd)
 	kick_parked(vd);
 }
 
+/* An engine reference (snap.c) rather than a user's open. */
+#define VDISK_OPEN_HOLD (1u << 30)
+
+static int vdisk_open_plain(struct vlun_pool *p, const char *name, unsigned flags, struct vlun_vdisk **ret,
+			    char **ret_reason);
+
 VLUN_EXPORT int vlun_vdisk_open(struct vlun_pool *p, const char *name, unsigned flags,
 				struct vlun_vdisk **ret, char **ret_reason)
 {
 	if (!p || !name || !ret)
 		return -EINVAL;
-	pthread_mutex_lock(&p->ctl_lock);
+	if (strchr(name, '@'))
+		return snap_view_open(p, name, flags, ret, ret_reason);
+	int r = snap_source_attach(p, name, ret_reason);
+	if (r < 0)
+		return r;
+	return vdisk_open_plain(p, name, flags & ~VDISK_OPEN_HOLD, ret, ret_reason);
+}
+
+static int vdisk_open_plain(struct vlun_pool *p, const char *name, unsigned flags, struct vlun_vdisk **ret,
+			    char **ret_reason)
+{
 	int r;
+	pthread_mutex_lock(&p->ctl_lock);
 	struct vlun_vdisk *vd = NULL;
 	struct vlun_vdisk_desc *d = pool_find_vdisk_locked(p, name);
 	if (!d) {
@@ -1382,10 +1453,31 @@ VLUN_EXPORT int vlun_vdisk_open(struct vlun_pool *p, const char *name, unsigned 
 		r = -ENOENT;
 		goto out;
 	}
+	char sw[160];
+	const char *refuse = (flags & VDISK_OPEN_HOLD) ? NULL : snap_refuse_locked(p, d, "export", sw, sizeof(sw));
+	if (refuse) {
+		vlun_set_reason(ret_reason, "%s", refuse);
+		r = -EPERM;
+		goto out;
+	}
 	for (size_t i = 0; i < p->nopen; i++)
 		if (p->open[i]->id == d->id) {
-			vlun_set_reason(ret_reason, "virtual disk '%s' is already open in this process", name);
-			r = -EBUSY;
+			if (flags & VDISK_OPEN_HOLD) {
+				p->open[i]->holds++;
+				*ret = p->open[i];
+				r = 0;
+				goto out;
+			}
+			if (p->open[i]->user) {
+				vlun_set_reason(ret_reason, "virtual disk '%s' is already open in this process", name);
+				r = -EBUSY;
+				goto out;
+			}
+			/* held by the snapshot engine: the user shares it */
+			p->open[i]->user = true;
+			p->open[i]->readonly = (flags & VLUN_OPEN_RDONLY) || (p->flags & VLUN_OPEN_RDONLY);
+			*ret = p->open[i];
+			r = 0;
 			goto out;
 		}
 	struct vlun_vdisk **no = realloc(p->open, (p->nopen + 1) * sizeof(*no));
@@ -1402,6 +1494,8 @@ VLUN_EXPORT int vlun_vdisk_open(struct vlun_pool *p, const char *name, unsigned 
 	vd->layout = d->layout;
 	vd->chunk_sectors = d->chunk_sectors;
 	vd->readonly = (flags & VLUN_OPEN_RDONLY) || (p->flags & VLUN_OPEN_RDONLY);
+	vd->user = !(flags & VDISK_OPEN_HOLD);
+	vd->holds = (flags & VDISK_OPEN_HOLD) ? 1 : 0;
 	pthread_mutex_init(&vd->lock, NULL);
 	pthread_cond_init(&vd->idle, NULL);
 	vlun_iostat_init(&vd->stats);
@@ -1432,6 +1526,10 @@ VLUN_EXPORT void vlun_vdisk_close(struct vlun_vdisk *vd)
 {
 	if (!vd)
 		return;
+	if (vd->view) {
+		snap_view_close(vd->view);
+		return;
+	}
 	pthread_mutex_lock(&vd->lock);
 	while (atomic_load(&vd->inflight) > 0)
 		pthread_cond_wait(&vd->idle, &vd->lock);
@@ -1439,6 +1537,13 @@ VLUN_EXPORT void vlun_vdisk_close(struct vlun_vdisk *vd)
 
 	struct vlun_pool *p = vd->pool;
 	pthread_mutex_lock(&p->ctl_lock);
+	vd->user = false;
+	if (vd->holds > 0) {
+		/* the snapshot engine still uses it */
+		vd->readonly = p->flags & VLUN_OPEN_RDONLY;
+		pthread_mutex_unlock(&p->ctl_lock);
+		return;
+	}
 	for (size_t i = 0; i < p->nopen; i++)
 		if (p->open[i] == vd) {
 			p->open[i] = p->open[--p->nopen];
@@ -1476,6 +1581,13 @@ VLUN_EXPORT int vlun_vdisk_lba_status(struct vlun_vdisk *vd, uint64_t offset, ui
 	uint64_t s = offset >> VLUN_SECTOR_SHIFT;
 	if (s >= size)
 		return -ERANGE;
+	if (vd->view) {
+		/* a snapshot reads as provisioned everywhere */
+		uint64_t left = (size - s) << VLUN_SECTOR_SHIFT;
+		*ret_mapped = true;
+		*ret_len = max_len && max_len < left ? max_len - max_len % VLUN_SECTOR_SIZE : left;
+		return 0;
+	}
 	uint64_t want = max_len >> VLUN_SECTOR_SHIFT;
 	if (want == 0 || want > size - s)
 		want = size - s;
@@ -1504,4 +1616,89 @@ done:
 	*ret_mapped = mapped;
 	*ret_len = VLUN_MIN(run, want) << VLUN_SECTOR_SHIFT;
 	return 0;
+}
+
+/* ------------------------------------------------------------ snapshot engine (snap.h) */
+
+int vdisk_hold(struct vlun_pool *p, uint32_t id, struct vlun_vdisk **ret)
+{
+	pthread_mutex_lock(&p->ctl_lock);
+	for (size_t i = 0; i < p->nopen; i++)
+		if (p->open[i]->id == id) {
+			p->open[i]->holds++;
+			*ret = p->open[i];
+			pthread_mutex_unlock(&p->ctl_lock);
+			return 0;
+		}
+	const struct vlun_vdisk_desc *d = pool_vdesc_by_id_locked(p, id);
+	char name[VLUN_NAME_MAX + 1];
+	snprintf(name, sizeof(name), "%s", d ? d->name : "");
+	pthread_mutex_unlock(&p->ctl_lock);
+	if (!d)
+		return -ENOENT;
+	return vdisk_open_plain(p, name, VDISK_OPEN_HOLD, ret, NULL);
+}
+
+void vdisk_release(struct vlun_vdisk *vd)
+{
+	if (!vd)
+		return;
+	struct vlun_pool *p = vd->pool;
+	pthread_mutex_lock(&p->ctl_lock);
+	bool last = --vd->holds == 0 && !vd->user;
+	if (last)
+		vd->user = true; /* closed below as its last user */
+	pthread_mutex_unlock(&p->ctl_lock);
+	if (last)
+		vlun_vdisk_close(vd);
+}
+
+void vdisk_set_snap(struct vlun_vdisk *vd, struct snap_store *ss)
+{
+	atomic_store_explicit(&vd->snap, ss, memory_order_release);
+}
+
+bool vdisk_user_open(struct vlun_vdisk *vd)
+{
+	return vd->user;
+}
+
+void vdisk_snap_hold_end(struct vlun_vdisk *vd)
+{
+	vdisk_inflight_dec(vd);
+}
+
+int vdisk_new_view(struct vlun_pool *p, const char *name, uint64_t size_sectors, struct snap_view *v,
+		   struct vlun_vdisk **ret)
+{
+	struct vlun_vdisk *vd = calloc(1, sizeof(*vd));
+	if (!vd)
+		return -ENOMEM;
+	struct vlun_extent inv = { .vsector = 0, .nsectors = size_sectors, .member = VLUN_NO_MEMBER,
+				   .alt_member = VLUN_NO_MEMBER, .flags = VLUN_EXT_INVALID };
+	int r = vlun_map_new(&inv, 1, size_sectors, &vd->map);
+	if (r < 0) {
+		free(vd);
+		return r;
+	}
+	vd->pool = p;
+	vd->id = UINT32_MAX;
+	snprintf(vd->name, sizeof(vd->name), "%s", name);
+	vd->layout = VLUN_LAYOUT_LINEAR;
+	vd->view = v;
+	pthread_mutex_init(&vd->lock, NULL);
+	pthread_cond_init(&vd->idle, NULL);
+	vlun_iostat_init(&vd->stats);
+	*ret = vd;
+	return 0;
+}
+
+void vdisk_free_view(struct vlun_vdisk *vd)
+{
+	if (!vd)
+		return;
+	vlun_map_free(vd->map);
+	pthread_mutex_destroy(&vd->lock);
+	pthread_cond_destroy(&vd->idle);
+	free(vd);
 }
