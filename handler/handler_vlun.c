@@ -550,6 +550,11 @@ static void cmd_done(struct vlun_req *req, enum vlun_status st)
 	int rc = vlun_to_tcmu(cmd, st, req->err_offset, c->block_size);
 
 	cmd_put(c);
+	/* not the owner (standby, or preempted by another gateway): tell the
+	 * runner before completing, so the next command takes the lock again
+	 * (ALUA implicit failover back to this node) */
+	if (st == VLUN_E_FENCED)
+		tcmu_notify_lock_lost(dev);
 	tcmur_cmd_complete(dev, cmd, rc);
 }
 
@@ -976,6 +981,78 @@ static int vlun_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *cmd)
 	}
 }
 
+/* ------------------------------------------------------------ HA lock
+ *
+ * tcmu-runner's lock callouts (ALUA failover between gateway nodes that
+ * share the pool's physical LUNs; docs/pr.md). With implicit ALUA the
+ * runner calls lock (tag 0xffff) from a work thread before the first write
+ * a node receives while it does not hold the lock, after its queue has
+ * drained; with explicit ALUA (STPG) lock carries the target port group
+ * id as tag, which get_lock_tag must then report on every node.
+ * get_lock_state is polled on RTPG to notice a lock lost to another node.
+ * The lock is the pool's ownership (vlun_pool_lock in lib/node.c): PREEMPT
+ * AND ABORT of the previous owner's PR key on every member, metadata
+ * reloaded from disk, map epoch + 1.
+ */
+/* tcmur_device.h's enum (not a public header of the runner) */
+enum { DEV_LOCK_UNKNOWN = 0, DEV_LOCK_UNLOCKED = 1, DEV_LOCK_WRITE_LOCKED = 5 };
+
+static int vlun_lock(struct tcmu_device *dev, uint16_t tag)
+{
+	struct vlun_dev *v = tcmur_dev_get_private(dev);
+	char *why = NULL;
+	int r;
+
+	if (!v || !v->pool)
+		return TCMU_STS_HW_ERR;
+	r = vlun_pool_lock(v->pool, tag, &why);
+	if (r < 0) {
+		tcmu_dev_err(dev, "vlun: taking the lock of virtual disk '%s' failed: %s\n", v->cfg.vdisk,
+			     why ? why : strerror(-r));
+		free(why);
+		/* FENCED makes the runner reopen the device (a fresh pool
+		 * open) and try once more */
+		return r == -EPERM || r == -ESTALE ? TCMU_STS_FENCED : TCMU_STS_HW_ERR;
+	}
+	tcmu_dev_info(dev, "vlun: this node holds the lock of '%s' (tag %u)\n", v->cfg.vdisk, tag);
+	return TCMU_STS_OK;
+}
+
+static int vlun_unlock(struct tcmu_device *dev)
+{
+	struct vlun_dev *v = tcmur_dev_get_private(dev);
+
+	if (!v || !v->pool)
+		return TCMU_STS_HW_ERR;
+	return vlun_pool_unlock(v->pool) < 0 ? TCMU_STS_HW_ERR : TCMU_STS_OK;
+}
+
+static int vlun_get_lock_state(struct tcmu_device *dev)
+{
+	struct vlun_dev *v = tcmur_dev_get_private(dev);
+	int s;
+
+	if (!v || !v->pool)
+		return DEV_LOCK_UNKNOWN;
+	s = vlun_pool_lock_state(v->pool);
+	if (s < 0)
+		return DEV_LOCK_UNKNOWN;
+	return s == VLUN_LOCK_OWNER ? DEV_LOCK_WRITE_LOCKED : DEV_LOCK_UNLOCKED;
+}
+
+static int vlun_get_lock_tag(struct tcmu_device *dev, uint16_t *tag)
+{
+	struct vlun_dev *v = tcmur_dev_get_private(dev);
+	int r;
+
+	if (!v || !v->pool || !tag)
+		return TCMU_STS_HW_ERR;
+	r = vlun_pool_lock_tag(v->pool, tag);
+	if (r == -ENOENT || r == -ENODATA)
+		return TCMU_STS_NO_LOCK_HOLDERS;
+	return r < 0 ? TCMU_STS_HW_ERR : TCMU_STS_OK;
+}
+
 /* --------------------------------------------------------- registration */
 
 static const char vlun_cfg_desc[] =
@@ -996,6 +1073,10 @@ static struct tcmur_handler vlun_handler = {
 	.reconfig = vlun_reconfig,
 	.open = vlun_open,
 	.close = vlun_close,
+	.lock = vlun_lock,
+	.unlock = vlun_unlock,
+	.get_lock_state = vlun_get_lock_state,
+	.get_lock_tag = vlun_get_lock_tag,
 	.nr_threads = 0,
 	.handle_cmd = vlun_handle_cmd,
 	.read = vlun_read,

@@ -720,6 +720,8 @@ static bool jobs_round(struct job_runner *jr, int *ret_err)
 	struct vlun_pool *p = jr->p;
 	bool worked = false;
 	uint64_t t = now_ns();
+	if (atomic_load(&p->ha_fenced))
+		return false; /* HA standby or fenced: only the owner copies (node.c) */
 	if (t >= jr->next_probe_ns) {
 		probe_failed(jr);
 		jr->next_probe_ns = t + PROBE_INTERVAL_MS * 1000000ull;

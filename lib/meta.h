@@ -88,6 +88,12 @@ int vlun_meta_commit_delta(struct vlun_meta *st, struct vlun_meta_member *m, siz
 			   struct vlun_pool_desc *d, const struct vlun_meta_delta *deltas,
 			   size_t ndeltas);
 
+/* HA: the seq and map_epoch of the newest valid checkpoint header of m
+ * (the headers only, 2 x 4 KiB: cheap enough before every commit).
+ * -ENOENT no valid header, or the read error. */
+int vlun_meta_peek_epoch(struct vlun_meta_member *m, const uint8_t pool_uuid[VLUN_UUID_LEN],
+			 uint64_t *ret_seq, uint64_t *ret_epoch);
+
 /* Codec of the checkpoint payload (exposed for tests and the fuzzer). */
 int vlun_meta_encode(const struct vlun_pool_desc *d, uint8_t **ret_buf, size_t *ret_len);
 int vlun_meta_decode(const uint8_t *buf, size_t len, struct vlun_pool_desc **ret,

@@ -1069,6 +1069,14 @@ int prmap_attach(const char *device, const struct prmap_opts *opts, struct prmap
 	return do_open(device, NULL, 0, opts, false, ret, ret_reason);
 }
 
+int prmap_attach_paths(const char *device, const char *const *paths, size_t n, const struct prmap_opts *opts,
+		       struct prmap **ret, char **ret_reason)
+{
+	if (!paths || n == 0)
+		return -EINVAL;
+	return do_open(device, paths, n, opts, false, ret, ret_reason);
+}
+
 int prmap_refresh(struct prmap *m, unsigned *ret_registered)
 {
 	struct prmap_keys keys;

@@ -202,6 +202,9 @@ int prmap_open_paths(const char *device, const char *const *paths, size_t n,
  * by a tool). Mode and key still set what the later calls use. */
 int prmap_attach(const char *device, const struct prmap_opts *opts, struct prmap **ret,
 		 char **ret_reason);
+/* prmap_attach over an explicit list of paths (as prmap_open_paths). */
+int prmap_attach_paths(const char *device, const char *const *paths, size_t n,
+		       const struct prmap_opts *opts, struct prmap **ret, char **ret_reason);
 
 /* Rediscover the paths (a path logged out and back in is a new SCSI
  * device), register those not registered, while this node's key is still

@@ -178,6 +178,36 @@ struct vlun_snap_store_desc {
 	uint32_t full_policy;          /* enum vlun_snap_full_policy */
 };
 
+/* ------------------------------------------------- nodes (HA, PR)
+ *
+ * Gateway nodes sharing a pool's physical LUNs. Each node has an id
+ * (vlun_set_node_id(); default /etc/vlun/node-id, else the hostname) and
+ * a SCSI persistent reservation key derived from it. One node at a time is
+ * the OWNER: the only one that writes data or metadata. Ownership moves by
+ * vlun_pool_lock() (tcmu-runner's ALUA lock, vlunctl pool takeover), which
+ * preempts the previous owner's key on every member and bumps map_epoch.
+ */
+#define VLUN_MAX_NODES 8
+#define VLUN_NODE_ID_MAX 63
+enum vlun_pr_mode {
+	VLUN_PR_SHARED = 0,    /* default: every node registers, Write Exclusive - All Registrants */
+	VLUN_PR_EXCLUSIVE = 1, /* the owner reserves Write Exclusive - Registrants Only */
+	VLUN_PR_NONE = 2,      /* no persistent reservations (ownership by metadata only) */
+};
+enum vlun_node_role {
+	VLUN_NODE_STANDBY = 0,
+	VLUN_NODE_OWNER = 1,
+	VLUN_NODE_FENCED = 2,  /* preempted by a takeover */
+};
+struct vlun_node_desc {
+	char id[VLUN_NODE_ID_MAX + 1];
+	uint64_t key;          /* PR key (prmap_key_from_node_id) */
+	uint32_t role;         /* enum vlun_node_role */
+	uint32_t lock_tag;     /* tcmu lock tag of the owner (ALUA group), 0xffff none */
+	uint64_t since;        /* unix time of the last role change */
+	uint64_t epoch;        /* map_epoch at that change */
+};
+
 struct vlun_pool_desc {
 	uint8_t uuid[VLUN_UUID_LEN];
 	char name[VLUN_NAME_MAX + 1];
@@ -198,6 +228,11 @@ struct vlun_pool_desc {
 	struct vlun_snap_desc *snaps;        /* snapshot sessions */
 	uint32_t nsnap_stores;
 	struct vlun_snap_store_desc *snap_stores;
+	/* HA / persistent reservations (lib/node.c, docs/pr.md): fixed
+	 * arrays, so a plain struct copy duplicates them */
+	uint32_t pr_mode;     /* enum vlun_pr_mode */
+	uint32_t nnodes;
+	struct vlun_node_desc nodes[VLUN_MAX_NODES];
 };
 
 /* Deep copy / free of a description. */
@@ -411,6 +446,35 @@ int vlun_job_cancel(struct vlun_pool *p, uint32_t id, char **ret_reason);
  * about once a second. 0, or the first job error. */
 int vlun_jobs_run(struct vlun_pool *p, void (*progress)(const struct vlun_job_info *info, void *arg),
 		  void *arg);
+
+/* ------------------------------------------------------------ HA lock
+ *
+ * The node id of this process (before the first pool open; NULL restores
+ * the default: $VLUN_NODE_ID, /etc/vlun/node-id, the hostname). */
+int vlun_set_node_id(const char *id);
+/* The effective node id (copied into buf) and its PR key. */
+int vlun_node_id(char *buf, size_t len, uint64_t *ret_key);
+
+enum vlun_lock_state {
+	VLUN_LOCK_UNLOCKED = 0, /* standby: reads only */
+	VLUN_LOCK_OWNER = 1,    /* this node writes */
+	VLUN_LOCK_FENCED = 2,   /* preempted: no writes until the lock is taken again */
+};
+/* Takes ownership of a writable pool (HA failover): PREEMPT AND ABORT of
+ * the previous owner's key on every member with PR, reload of the
+ * metadata from disk, map_epoch + 1, a checkpoint recording this node as
+ * owner with tag (0xffff: none). 0 also when already the owner. */
+int vlun_pool_lock(struct vlun_pool *p, uint16_t tag, char **ret_reason);
+/* Gives ownership up (commits what is pending; this node becomes standby). */
+int vlun_pool_unlock(struct vlun_pool *p);
+/* enum vlun_lock_state; checks the members' registrations (a preempted
+ * node learns it here at the latest). */
+int vlun_pool_lock_state(struct vlun_pool *p);
+/* The owner's tag as the metadata on disk says: 0, -ENOENT no owner, or
+ * -ENODATA an owner without a tag. */
+int vlun_pool_lock_tag(struct vlun_pool *p, uint16_t *ret_tag);
+/* Sets the pool's PR mode (owner only; applies at the next open). */
+int vlun_pool_set_pr_mode(struct vlun_pool *p, uint32_t mode, char **ret_reason);
 
 /* Fault injection for tests and drills: while fail is true, every I/O
  * the engine sends to the member fails with EIO without reaching it (as

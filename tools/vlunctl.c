@@ -42,6 +42,7 @@
 #include "vlun.h"
 #include "vlunctl_check.h"
 #include "vlunctl_mirror.h"
+#include "vlunctl_pr.h"
 #include "vlunctl_stats.h"
 
 #ifndef VLUN_VERSION
@@ -91,6 +92,7 @@ enum {
 	OPT_RATE = 1u << 24,       /* migrate, resync */
 	OPT_WAIT = 1u << 25,       /* migrate, resync */
 	OPT_WATCH = 1u << 26,      /* jobs */
+	OPT_NODE_ID = 1u << 27,    /* pool nodes / takeover / pr-mode */
 };
 #define OPT_GLOBAL (OPT_HELP | OPT_VERBOSE | OPT_VERSION)
 
@@ -118,6 +120,7 @@ enum {
 	LO_RATE,
 	LO_WAIT,
 	LO_WATCH,
+	LO_NODE_ID,
 };
 
 static const struct option long_options[] = {
@@ -148,6 +151,7 @@ static const struct option long_options[] = {
 	{ "rate", required_argument, NULL, LO_RATE },
 	{ "wait", no_argument, NULL, LO_WAIT },
 	{ "watch", no_argument, NULL, LO_WATCH },
+	{ "node-id", required_argument, NULL, LO_NODE_ID },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -155,6 +159,7 @@ static const char *option_name(unsigned bit)
 {
 	switch (bit) {
 	case OPT_JSON: return "--json";
+	case OPT_NODE_ID: return "--node-id";
 	case OPT_FORCE: return "--force";
 	case OPT_POOL: return "--pool";
 	case OPT_META_SIZE: return "--meta-size";
@@ -198,6 +203,7 @@ struct args {
 	const char *width;
 	const char *chunk;
 	const char *members;
+	const char *node_id;    /* --node-id */
 	char **pos;             /* positional words after the command */
 	int npos;
 };
@@ -1827,7 +1833,27 @@ static int cmd_check(struct ctx *c)
 	return vlunctl_check(c->paths, c->npaths, repair, c->a->seen & OPT_FORCE, c->a->seen & OPT_JSON);
 }
 
+/* pool nodes / takeover / pr-mode: in vlunctl_pr.c */
+static int cmd_pr(struct ctx *c)
+{
+	struct vlunctl_pr_opts o = { .node_id = c->a->node_id, .json = c->a->seen & OPT_JSON };
+	int r = expand_spec(c, "cannot reach the pool");
+
+	if (r)
+		return r;
+	return vlunctl_pr_run(c->cmd->verb, c->paths, c->npaths, c->args, c->nargs, &o);
+}
+
 static const struct command commands[] = {
+	{ "pool", "nodes", "<pool-spec> [--json]",
+	  "gateway nodes (HA owner, standby, fenced), PR mode, keys and reservation on each member",
+	  OPT_JSON | OPT_POOL | OPT_NODE_ID, true, 0, 0, false, cmd_pr },
+	{ "pool", "takeover", "<pool-spec> [--node-id ID]",
+	  "become the owner: preempt the owner's key on every member, reload, bump the map epoch",
+	  OPT_POOL | OPT_NODE_ID, true, 0, 0, false, cmd_pr },
+	{ "pool", "pr-mode", "<pool-spec> shared|exclusive|none [--node-id ID]",
+	  "how members are opened with persistent reservations (from the next open)",
+	  OPT_POOL | OPT_NODE_ID, true, 1, 1, false, cmd_pr },
 	{ "pool", "check", "<pool-spec> [--json]",
 	  "every metadata copy on every member: valid or why not, seq, newest (exit 1 on problems)",
 	  OPT_JSON | OPT_POOL, true, 0, 0, false, cmd_check },
@@ -2075,6 +2101,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case LO_RATE: a->seen |= OPT_RATE; a->mirror.rate = optarg; break;
 		case LO_WAIT: a->seen |= OPT_WAIT; a->mirror.wait = true; break;
 		case LO_WATCH: a->seen |= OPT_WATCH; a->mirror.watch = true; break;
+		case LO_NODE_ID: a->seen |= OPT_NODE_ID; a->node_id = optarg; break;
 		case ':':
 			return fail(EXIT_USAGE, "it needs a value", "See 'vlunctl help'", "option '%s'",
 				    argv[optind - 1]);
