@@ -790,6 +790,11 @@ static int view_write_chunk(struct snap_view *v, const struct vlun_req *q, uint6
 		r = write_entry(ss, "snap-view-table", ns, ne);
 	if (r < 0)
 		return r;
+	/* in memory before the old entry's block is built: it may be the same
+	 * block (the chain lists the new slot first, so reads take it) */
+	pthread_mutex_lock(&ss->lock);
+	apply_entry(ss, ns, ne);
+	pthread_mutex_unlock(&ss->lock);
 	struct snap_entry oe = { 0 };
 	if (old != NONE) {
 		oe = ss->e[old];
@@ -799,7 +804,6 @@ static int view_write_chunk(struct snap_view *v, const struct vlun_req *q, uint6
 		r = write_entry(ss, "snap-view-table", old, oe);
 	}
 	pthread_mutex_lock(&ss->lock);
-	apply_entry(ss, ns, ne);
 	if (old != NONE && r == 0)
 		apply_entry(ss, old, oe);
 	done_update(ss, c);
