@@ -1475,7 +1475,7 @@ static int vdisk_open_plain(struct vlun_pool *p, const char *name, unsigned flag
 			}
 			/* held by the snapshot engine: the user shares it */
 			p->open[i]->user = true;
-			p->open[i]->readonly = (flags & VLUN_OPEN_RDONLY) || (p->flags & VLUN_OPEN_RDONLY);
+			p->open[i]->readonly = (flags & VLUN_VDISK_OPEN_RDONLY) || (p->flags & VLUN_OPEN_RDONLY);
 			*ret = p->open[i];
 			r = 0;
 			goto out;
@@ -1493,7 +1493,7 @@ static int vdisk_open_plain(struct vlun_pool *p, const char *name, unsigned flag
 	snprintf(vd->name, sizeof(vd->name), "%s", d->name);
 	vd->layout = d->layout;
 	vd->chunk_sectors = d->chunk_sectors;
-	vd->readonly = (flags & VLUN_OPEN_RDONLY) || (p->flags & VLUN_OPEN_RDONLY);
+	vd->readonly = (flags & VLUN_VDISK_OPEN_RDONLY) || (p->flags & VLUN_OPEN_RDONLY);
 	vd->user = !(flags & VDISK_OPEN_HOLD);
 	vd->holds = (flags & VDISK_OPEN_HOLD) ? 1 : 0;
 	pthread_mutex_init(&vd->lock, NULL);

@@ -587,7 +587,8 @@ struct vlun_req {
 };
 
 enum vlun_vdisk_open_flags {
-	VLUN_VDISK_OPEN_WRITABLE = 1u << 0, /* "<source>@<snapshot>": writes allowed (else DATA PROTECT) */
+	VLUN_VDISK_OPEN_RDONLY = 1u << 0,   /* writes fail VLUN_E_READONLY (same bit as VLUN_OPEN_RDONLY) */
+	VLUN_VDISK_OPEN_WRITABLE = 1u << 1, /* "<source>@<snapshot>": writes allowed (else DATA PROTECT) */
 };
 /* Opens a virtual disk of an open pool for I/O (starts the engine threads
  * on first use). name "<source>@<snapshot>" opens a snapshot session. */

@@ -53,7 +53,7 @@ static void test_range_and_errors(void **state)
 	vlun_vdisk_close(vd);
 
 	struct vlun_vdisk *ro = NULL;
-	assert_int_equal(vlun_vdisk_open(p, "l", VLUN_OPEN_RDONLY, &ro, NULL), 0);
+	assert_int_equal(vlun_vdisk_open(p, "l", VLUN_VDISK_OPEN_RDONLY, &ro, NULL), 0);
 	assert_int_equal(et_io(ro, VLUN_OP_WRITE, 0, 0, 4096, buf, NULL), VLUN_E_READONLY);
 	assert_int_equal(et_io(ro, VLUN_OP_READ, 0, 0, 4096, buf, NULL), VLUN_OK);
 	vlun_vdisk_close(ro);
