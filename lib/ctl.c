@@ -532,6 +532,160 @@ static int execute_mirror(struct vlun_pool *pool, const struct ctl_parsed *p, ch
 	return -EOPNOTSUPP;
 }
 
+/* ------------------------------------------------------ snapshot sessions */
+
+static const char *snap_policy_name(uint32_t policy)
+{
+	return policy == VLUN_SNAP_FULL_FAIL_WRITE ? "fail-write" : "fail-snapshot";
+}
+
+/* policy=fail-snapshot|fail-write; absent: -1 (keep / default). */
+static int parse_policy(const struct ctl_parsed *p, int *ret, char *why, size_t whylen)
+{
+	const char *v = arg(p, "policy");
+
+	*ret = -1;
+	if (!v)
+		return 0;
+	if (strcmp(v, "fail-snapshot") == 0)
+		*ret = VLUN_SNAP_FULL_FAIL_SNAPSHOT;
+	else if (strcmp(v, "fail-write") == 0)
+		*ret = VLUN_SNAP_FULL_FAIL_WRITE;
+	else {
+		snprintf(why, whylen, "policy=%.32s: use fail-snapshot or fail-write", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Every name key given must be a valid name. */
+static int check_names(const struct ctl_parsed *p, const char *const *keys, char *why, size_t whylen)
+{
+	for (size_t k = 0; keys[k]; k++) {
+		const char *v = arg(p, keys[k]);
+		if (v && !vlun_name_valid(v)) {
+			snprintf(why, whylen, "%s=%.64s is not a valid name (1 to %d of A-Z a-z 0-9 . _ -)", keys[k], v,
+				 VLUN_NAME_MAX);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* The payload of "snapshot-list": one line per session,
+ *   snapshot id=I source=S name=N bit=B state=active|failed flags=F
+ *       created=T chunk=B saved=B shared=B reserve_used=B reserve_total=B
+ *       policy=fail-snapshot|fail-write open=0|1 why=W
+ * (W escaped, %00 when empty). */
+static int snapshots_payload(struct vlun_pool *pool, const char *source, char **ret)
+{
+	struct vlun_snapshot_info *v = NULL;
+	size_t n = 0, len = 0;
+	char *out = NULL;
+	int r = vlun_snapshot_list(pool, source, &v, &n);
+	if (r < 0)
+		return r;
+	FILE *f = open_memstream(&out, &len);
+	if (!f) {
+		free(v);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct vlun_snapshot_info *s = &v[i];
+		fprintf(f, "snapshot id=%u source=", s->d.id);
+		put_escaped(f, s->source);
+		fputs(" name=", f);
+		put_escaped(f, s->d.name);
+		fprintf(f, " bit=%u state=%s flags=%u created=%llu chunk=%llu saved=%llu shared=%llu "
+			"reserve_used=%llu reserve_total=%llu policy=%s open=%d why=", s->d.bit,
+			s->d.state == VLUN_SNAP_FAILED ? "failed" : "active", s->d.flags,
+			(unsigned long long)s->d.created, (unsigned long long)s->chunk_bytes,
+			(unsigned long long)s->saved_bytes, (unsigned long long)s->shared_bytes,
+			(unsigned long long)s->reserve_used_bytes, (unsigned long long)s->reserve_total_bytes,
+			snap_policy_name(s->full_policy), s->open ? 1 : 0);
+		put_escaped(f, s->d.why);
+		fputc('\n', f);
+	}
+	free(v);
+	if (fclose(f) != 0 || !out) {
+		free(out);
+		return -ENOMEM;
+	}
+	*ret = out;
+	return 0;
+}
+
+/* The verbs of snapshot sessions (ctl.h); *ret_known = false when the verb
+ * is none of them. */
+static int execute_snapshot(struct vlun_pool *pool, const struct ctl_parsed *p, char **reason, char **payload,
+			    char *why, size_t whylen, bool *ret_known)
+{
+	static const char *const source_name[] = { "source", "name", NULL };
+	int r, policy = -1;
+
+	*ret_known = true;
+	if (strcmp(p->verb, "snapshot-create") == 0) {
+		static const char *const allowed[] = { "source", "name", "reserve", "chunk", "policy", NULL };
+		struct vlun_snapshot_create_opts o = { .full_policy = -1 };
+		r = check_keys(p, allowed, source_name, why, whylen);
+		if (r == 0)
+			r = check_names(p, source_name, why, whylen);
+		if (r == 0 && arg(p, "reserve"))
+			r = parse_num("reserve", arg(p, "reserve"), UINT64_MAX, &o.reserve_bytes, why, whylen);
+		if (r == 0 && arg(p, "chunk"))
+			r = parse_num("chunk", arg(p, "chunk"), UINT32_MAX, &o.chunk_bytes, why, whylen);
+		if (r == 0)
+			r = parse_policy(p, &policy, why, whylen);
+		if (r < 0 || !pool)
+			return r;
+		o.source = arg(p, "source");
+		o.name = arg(p, "name");
+		o.full_policy = policy;
+		return vlun_snapshot_create(pool, &o, reason);
+	}
+	if (strcmp(p->verb, "snapshot-delete") == 0 || strcmp(p->verb, "snapshot-rollback") == 0) {
+		r = check_keys(p, source_name, source_name, why, whylen);
+		if (r == 0)
+			r = check_names(p, source_name, why, whylen);
+		if (r < 0 || !pool)
+			return r;
+		if (strcmp(p->verb, "snapshot-delete") == 0)
+			return vlun_snapshot_delete(pool, arg(p, "source"), arg(p, "name"), reason);
+		return vlun_snapshot_rollback(pool, arg(p, "source"), arg(p, "name"), reason);
+	}
+	if (strcmp(p->verb, "snapshot-reserve") == 0) {
+		static const char *const allowed[] = { "source", "size", "policy", NULL };
+		static const char *const required[] = { "source", NULL };
+		uint64_t size = 0;
+		r = check_keys(p, allowed, required, why, whylen);
+		if (r == 0)
+			r = check_names(p, required, why, whylen);
+		if (r == 0 && arg(p, "size"))
+			r = parse_num("size", arg(p, "size"), UINT64_MAX, &size, why, whylen);
+		if (r == 0)
+			r = parse_policy(p, &policy, why, whylen);
+		if (r == 0 && !arg(p, "size") && !arg(p, "policy")) {
+			snprintf(why, whylen, "'snapshot-reserve' needs size= or policy=");
+			r = -EINVAL;
+		}
+		if (r < 0 || !pool)
+			return r;
+		return vlun_snapshot_reserve_set(pool, arg(p, "source"), size, policy, reason);
+	}
+	if (strcmp(p->verb, "snapshot-list") == 0) {
+		static const char *const allowed[] = { "source", NULL };
+		static const char *const none[] = { NULL };
+		r = check_keys(p, allowed, none, why, whylen);
+		if (r == 0)
+			r = check_names(p, allowed, why, whylen);
+		if (r < 0 || !pool)
+			return r;
+		return snapshots_payload(pool, arg(p, "source"), payload);
+	}
+	*ret_known = false;
+	return -EOPNOTSUPP;
+}
+
 /* ------------------------------------------------------------ execution */
 
 /* Runs one parsed request; on failure a reason in *reason (malloc'd) or
@@ -656,9 +810,13 @@ static int execute(struct vlun_pool *pool, const struct ctl_parsed *p, char **re
 	r = execute_mirror(pool, p, reason, payload, why, whylen, &known);
 	if (known)
 		return r;
+	r = execute_snapshot(pool, p, reason, payload, why, whylen, &known);
+	if (known)
+		return r;
 	snprintf(why, whylen, "unknown request '%.32s' (known: ping, stats, vdisk-create, "
 		 "vdisk-resize, vdisk-delete, member-add, mirror-add, mirror-remove, mirror-split, "
-		 "migrate, resync, jobs, job-cancel, member-fault)", p->verb);
+		 "migrate, resync, jobs, job-cancel, member-fault, snapshot-create, snapshot-delete, "
+		 "snapshot-rollback, snapshot-reserve, snapshot-list)", p->verb);
 	return -EOPNOTSUPP;
 }
 

@@ -67,6 +67,22 @@
  *     job-cancel id=J
  *     member-fault idx=I fail=0|1  fault injection (tests, drills): while
  *                                  fail=1 every I/O to member I fails
+ *     snapshot-create source=S name=N [reserve=B] [chunk=B]
+ *                  [policy=fail-snapshot|fail-write]
+ *                  a snapshot session N of vdisk S; reserve/chunk/policy set
+ *                  up (or grow/change) the source's store
+ *                  (vlun_snapshot_create; absent: keep / defaults)
+ *     snapshot-delete source=S name=N    refused (EBUSY) while it is open
+ *     snapshot-rollback source=S name=N  restores S from N (synchronous;
+ *                  refused (EBUSY) while S or N is open)
+ *     snapshot-reserve source=S [size=B] [policy=fail-snapshot|fail-write]
+ *                  grows the reserve / changes the full policy (one needed)
+ *     snapshot-list [source=S]     payload reply: one line per session,
+ *                  snapshot id=I source=S name=N bit=B state=active|failed
+ *                      flags=F created=T chunk=B saved=B shared=B
+ *                      reserve_used=B reserve_total=B
+ *                      policy=fail-snapshot|fail-write open=0|1 why=W
+ *                  W: text, escaped, "%00" when empty
  *
  * Reply: one message of at most VLUN_CTL_REPLY_MAX bytes:
  *

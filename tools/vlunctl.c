@@ -42,6 +42,7 @@
 #include "vlun.h"
 #include "vlunctl_check.h"
 #include "vlunctl_mirror.h"
+#include "vlunctl_snap.h"
 #include "vlunctl_pr.h"
 #include "vlunctl_stats.h"
 
@@ -92,6 +93,8 @@ enum {
 	OPT_RATE = 1u << 24,       /* migrate, resync */
 	OPT_WAIT = 1u << 25,       /* migrate, resync */
 	OPT_WATCH = 1u << 26,      /* jobs */
+	OPT_RESERVE = 1u << 29,    /* snapshot create */
+	OPT_ON_FULL = 1u << 30,    /* snapshot create, reserve */
 	OPT_NODE_ID = 1u << 27,    /* pool nodes / takeover / pr-mode */
 };
 #define OPT_GLOBAL (OPT_HELP | OPT_VERBOSE | OPT_VERSION)
@@ -120,6 +123,8 @@ enum {
 	LO_RATE,
 	LO_WAIT,
 	LO_WATCH,
+	LO_RESERVE,
+	LO_ON_FULL,
 	LO_NODE_ID,
 };
 
@@ -151,6 +156,8 @@ static const struct option long_options[] = {
 	{ "rate", required_argument, NULL, LO_RATE },
 	{ "wait", no_argument, NULL, LO_WAIT },
 	{ "watch", no_argument, NULL, LO_WATCH },
+	{ "reserve", required_argument, NULL, LO_RESERVE },
+	{ "on-full", required_argument, NULL, LO_ON_FULL },
 	{ "node-id", required_argument, NULL, LO_NODE_ID },
 	{ NULL, 0, NULL, 0 },
 };
@@ -186,6 +193,8 @@ static const char *option_name(unsigned bit)
 	case OPT_RATE: return "--rate";
 	case OPT_WAIT: return "--wait";
 	case OPT_WATCH: return "--watch";
+	case OPT_RESERVE: return "--reserve";
+	case OPT_ON_FULL: return "--on-full";
 	default: return "?";
 	}
 }
@@ -197,6 +206,7 @@ struct args {
 	const char *pool_name;  /* --pool-name */
 	struct vlunctl_stats_opts stats; /* stats: --vdisk --prometheus --interval --count (--json) */
 	struct vlunctl_mirror_opts mirror; /* mirror, migrate, resync, jobs (vlunctl_mirror.c) */
+	struct vlunctl_snap_opts snap; /* snapshot ... (vlunctl_snap.c) */
 	const char *meta_size;
 	const char *size;
 	const char *stripe_size;
@@ -603,6 +613,33 @@ static json_object *json_vdisk_summary(const struct vlun_vdisk_desc *v)
 	return o;
 }
 
+/* The summary plus its snapshot role: "snapshot_reserve_of" (the source
+ * whose reserve it is, null) and "snapshots" (sessions of this vdisk). */
+static json_object *json_vdisk_snap(const struct vlun_pool_desc *d, const struct vlun_vdisk_desc *v)
+{
+	json_object *o = json_vdisk_summary(v);
+	const char *of = vlunctl_snap_reserve_of(d, v);
+
+	json_add_str(o, "snapshot_reserve_of", of);
+	json_add_u64(o, "snapshots", vlunctl_snap_count(d, v->id));
+	return o;
+}
+
+/* " (snapshot reserve of 'src')" / " (2 snapshots)" / "" */
+static const char *snap_note(const struct vlun_pool_desc *d, const struct vlun_vdisk_desc *v, char *buf, size_t len)
+{
+	const char *of = vlunctl_snap_reserve_of(d, v);
+	uint32_t n = vlunctl_snap_count(d, v->id);
+
+	if (of)
+		snprintf(buf, len, "  (snapshot reserve of '%s', not exportable)", of);
+	else if (n)
+		snprintf(buf, len, "  (%" PRIu32 " snapshot%s)", n, n == 1 ? "" : "s");
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
 static void layout_desc(const struct vlun_vdisk_desc *v, char *buf, size_t len)
 {
 	char s[32];
@@ -641,6 +678,8 @@ static bool is_safe_online(const struct command *cmd)
 		{ "vdisk", "create" }, { "vdisk", "resize" }, { "vdisk", "delete" }, { "pool", "add-member" },
 		{ "mirror", "add" }, { "mirror", "remove" }, { "mirror", "split" }, { "", "migrate" },
 		{ "", "resync" }, { "job", "cancel" }, { "member", "fault" },
+		{ "snapshot", "create" }, { "snapshot", "delete" }, { "snapshot", "rollback" },
+		{ "snapshot", "reserve" }, { "snapshot", "list" },
 	};
 
 	for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
@@ -1313,9 +1352,10 @@ static int cmd_pool_show(struct ctx *c)
 		}
 		json_object_object_add(o, "members", ms);
 		for (uint32_t i = 0; i < d->nvdisks; i++)
-			json_object_array_add(vs, json_vdisk_summary(&d->vdisks[i]));
+			json_object_array_add(vs, json_vdisk_snap(d, &d->vdisks[i]));
 		json_object_object_add(o, "vdisks", vs);
 		vlunctl_mirror_show_json(d, o);
+		vlunctl_snap_show_json(d, o);
 		return json_print(o);
 	}
 
@@ -1354,11 +1394,15 @@ static int cmd_pool_show(struct ctx *c)
 		for (uint32_t i = 0; i < d->nvdisks; i++) {
 			const struct vlun_vdisk_desc *v = &d->vdisks[i];
 
-			printf("  %-24s %-8s %-12s %s\n", v->name, layout_name(v->layout),
+			char note[128];
+
+			printf("  %-24s %-8s %-12s %s%s\n", v->name, layout_name(v->layout),
 			       fmt_size(v->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
-			       fmt_size(vdisk_allocated_sectors(v) << VLUN_SECTOR_SHIFT, s4, sizeof(s4)));
+			       fmt_size(vdisk_allocated_sectors(v) << VLUN_SECTOR_SHIFT, s4, sizeof(s4)),
+			       snap_note(d, v, note, sizeof(note)));
 		}
 		vlunctl_mirror_show_text(d);
+		vlunctl_snap_show_text(d);
 	}
 	return 0;
 }
@@ -1590,7 +1634,7 @@ static int cmd_vdisk_list(struct ctx *c)
 
 		json_add_str(o, "pool", d->name);
 		for (uint32_t i = 0; i < d->nvdisks; i++)
-			json_object_array_add(vs, json_vdisk_summary(&d->vdisks[i]));
+			json_object_array_add(vs, json_vdisk_snap(d, &d->vdisks[i]));
 		json_object_object_add(o, "vdisks", vs);
 		return json_print(o);
 	}
@@ -1602,9 +1646,12 @@ static int cmd_vdisk_list(struct ctx *c)
 	for (uint32_t i = 0; i < d->nvdisks; i++) {
 		const struct vlun_vdisk_desc *v = &d->vdisks[i];
 
-		printf("%-24s %-6" PRIu32 " %-8s %-12s %-12s %" PRIu32 "\n", v->name, v->id,
+		char note[128];
+
+		printf("%-24s %-6" PRIu32 " %-8s %-12s %-12s %" PRIu32 "%s\n", v->name, v->id,
 		       layout_name(v->layout), fmt_size(v->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
-		       fmt_size(vdisk_allocated_sectors(v) << VLUN_SECTOR_SHIFT, s2, sizeof(s2)), v->nextents);
+		       fmt_size(vdisk_allocated_sectors(v) << VLUN_SECTOR_SHIFT, s2, sizeof(s2)), v->nextents,
+		       snap_note(d, v, note, sizeof(note)));
 	}
 	return 0;
 }
@@ -1822,6 +1869,21 @@ static int cmd_mirror(struct ctx *c)
 	return vlunctl_mirror_run(&e);
 }
 
+/* snapshot create|list|delete|rollback|reserve: in vlunctl_snap.c */
+static int cmd_snapshot(struct ctx *c)
+{
+	struct vlunctl_snap_env e = {
+		.ctx = c, .verb = c->cmd->verb, .args = c->args, .nargs = c->nargs, .o = &c->a->snap,
+		.pool = &c->pool, .desc = &c->desc, .remote = &c->remote, .pool_label = c->pool_label,
+		.paths = &c->paths, .npaths = &c->npaths,
+	};
+
+	c->a->snap.chunk = c->a->chunk;
+	c->a->snap.size = c->a->size;
+	c->a->snap.json = c->a->seen & OPT_JSON;
+	return vlunctl_snap_run(&e);
+}
+
 /* pool check / pool repair: in vlunctl_check.c */
 static int cmd_check(struct ctx *c)
 {
@@ -1909,6 +1971,22 @@ static const struct command commands[] = {
 	{ "member", "fault", "<pool-spec> <index> on|off",
 	  "drills and tests only: make every I/O of the holder to a member fail (on) or stop that (off)",
 	  OPT_POOL, true, 2, 2, true, cmd_mirror },
+	{ "snapshot", "create",
+	  "<pool-spec> <source> <name> [--reserve SIZE] [--chunk SIZE] [--on-full fail-snapshot|fail-write]",
+	  "start a copy-on-first-write snapshot session of a vdisk (export: cfgstring <pool>/<source>@<name>)",
+	  OPT_POOL | OPT_RESERVE | OPT_CHUNK | OPT_ON_FULL, true, 2, 2, true, cmd_snapshot },
+	{ "snapshot", "list", "<pool-spec> [<source>] [--json]",
+	  "snapshot sessions: state, created, saved/shared bytes, reserve used/total, policy, open",
+	  OPT_POOL | OPT_JSON, true, 0, 1, true, cmd_snapshot },
+	{ "snapshot", "delete", "<pool-spec> <source> <name>",
+	  "end a session; chunks no other session needs go back to the reserve", OPT_POOL, true, 2, 2, true,
+	  cmd_snapshot },
+	{ "snapshot", "rollback", "<pool-spec> <source> <name>",
+	  "restore the source from a session (neither may be exported meanwhile)", OPT_POOL, true, 2, 2, true,
+	  cmd_snapshot },
+	{ "snapshot", "reserve", "<pool-spec> <source> [--size SIZE] [--on-full fail-snapshot|fail-write]",
+	  "show, grow or change the policy of a source's snapshot reserve", OPT_POOL | OPT_SIZE | OPT_ON_FULL,
+	  true, 1, 1, true, cmd_snapshot },
 	{ NULL, "version", "", "print the version", 0, false, 0, 0, false, cmd_version },
 	{ NULL, "help", "[<command>]", "this text, or one command's synopsis", 0, false, 0, 2, false, cmd_help },
 };
@@ -1960,6 +2038,11 @@ static const char usage_tail[] =
 "    --prometheus         stats: Prometheus text exposition format\n"
 "    --vdisk NAME         stats: only this vdisk\n"
 "    --interval S         stats: rates over S seconds (repeated; --count N times)\n"
+"    --reserve SIZE       snapshot create: the source's snapshot reserve (default\n"
+"                         20% of the source; only grows)\n"
+"    --on-full POLICY     snapshot create/reserve: when the reserve is full,\n"
+"                         fail-snapshot (default: the sessions fail, the source\n"
+"                         goes on) or fail-write (source writes fail, 07/27/07)\n"
 "    -v, --verbose        show the library's log (-vv: debug)\n"
 "    -h, --help           help; after a command: that command's synopsis\n"
 "    --version            print the version\n"
@@ -2101,6 +2184,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case LO_RATE: a->seen |= OPT_RATE; a->mirror.rate = optarg; break;
 		case LO_WAIT: a->seen |= OPT_WAIT; a->mirror.wait = true; break;
 		case LO_WATCH: a->seen |= OPT_WATCH; a->mirror.watch = true; break;
+		case LO_RESERVE: a->seen |= OPT_RESERVE; a->snap.reserve = optarg; break;
+		case LO_ON_FULL: a->seen |= OPT_ON_FULL; a->snap.on_full = optarg; break;
 		case LO_NODE_ID: a->seen |= OPT_NODE_ID; a->node_id = optarg; break;
 		case ':':
 			return fail(EXIT_USAGE, "it needs a value", "See 'vlunctl help'", "option '%s'",
@@ -2145,7 +2230,7 @@ int main(int argc, char **argv)
 	if (!cmd) {
 		bool group = strcmp(a.pos[0], "pool") == 0 || strcmp(a.pos[0], "vdisk") == 0 ||
 			     strcmp(a.pos[0], "mirror") == 0 || strcmp(a.pos[0], "job") == 0 ||
-			     strcmp(a.pos[0], "member") == 0;
+			     strcmp(a.pos[0], "member") == 0 || strcmp(a.pos[0], "snapshot") == 0;
 
 		if (group && a.seen & OPT_HELP) {
 			print_usage(stdout);

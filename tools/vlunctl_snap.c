@@ -17,9 +17,10 @@
  * snapshot-delete, snapshot-rollback, snapshot-reserve, snapshot-list);
  * otherwise vlunctl opens the pool with the lock and calls the library
  * itself. `snapshot list` asks the holder (it knows which sessions are open
- * and what the reserve holds); with no holder it asks the library on a
- * read-only view, and if even that cannot tell the usage, it shows what the
- * metadata records (usage "?").
+ * and what the reserve holds); with no holder it opens the pool with the
+ * lock like a change (the library reads the reserves' tables only then)
+ * and asks the library; if that fails, it shows what the metadata records
+ * (usage "?").
  *
  * Rollback copies the session's saved chunks back onto the source and can
  * take a while: it runs in a thread of its own (here, or the holder's
@@ -401,7 +402,7 @@ static int get_list(const struct vlunctl_snap_env *e, const char *source, struct
 		return r;
 	}
 	free(reason);
-	/* nobody serves the pool: the library on our (read-only) view */
+	/* nobody serves the pool: the library on our (locked) pool */
 	r = vlun_snapshot_list(*e->pool, source, ret, ret_n);
 	if (r == 0)
 		return 0;

@@ -35,6 +35,21 @@ static void check_spec(const char *spec)
 	}
 }
 
+/* "<vdisk>" or "<source>@<snapshot>" (both valid names, one '@'). */
+static bool disk_name_valid(const char *name)
+{
+	const char *at = strchr(name, '@');
+	char src[VLUN_NAME_MAX + 1];
+
+	if (!at)
+		return vlun_name_valid(name);
+	if ((size_t)(at - name) > VLUN_NAME_MAX)
+		return false;
+	memcpy(src, name, (size_t)(at - name));
+	src[at - name] = '\0';
+	return vlun_name_valid(src) && vlun_name_valid(at + 1);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vlun_cfg c = { 0 }, c2 = { 0 };
@@ -57,11 +72,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	}
 	FUZZ_CHECK(reason == NULL, "a reason on success: %s", reason);
-	FUZZ_CHECK(c.vdisk && vlun_name_valid(c.vdisk), "accepted an invalid vdisk name");
+	FUZZ_CHECK(c.vdisk && disk_name_valid(c.vdisk), "accepted an invalid vdisk name");
 	check_spec(c.pool_spec);
 
-	/* canonical form: "<spec>|<vdisk>;ro;wce=N" must give the same */
-	if (asprintf(&canon, "%s|%s%s;wce=%d", c.pool_spec, c.vdisk, c.read_only ? ";ro" : "", c.wce) < 0)
+	/* a snapshot is read-only unless rw */
+	FUZZ_CHECK(!strchr(c.vdisk, '@') || c.read_only || strstr(s, ";rw"), "writable snapshot without rw");
+	/* canonical form: "<spec>|<vdisk>;ro;wce=N" (a writable snapshot:
+	 * ";rw") must give the same */
+	if (asprintf(&canon, "%s|%s%s;wce=%d", c.pool_spec, c.vdisk,
+		     c.read_only ? ";ro" : strchr(c.vdisk, '@') ? ";rw" : "", c.wce) < 0)
 		goto out;
 	r = vlun_cfg_parse(canon, &c2, &reason);
 	FUZZ_CHECK(r == 0, "canonical form '%s' of '%s' refused: %s", canon, s, reason ? reason : "?");

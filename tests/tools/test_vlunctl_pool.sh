@@ -31,7 +31,7 @@ json 'all(m["data_bytes"] == m["data_sectors"] * 512 and 0 < m["data_bytes"] <= 
 json 'all(m["data_start_sector"] * 512 >= 4 << 20 for m in d["members"])'
 json 'd["total_bytes"] == sum(m["data_bytes"] for m in d["members"])'
 json 'd["vdisks"] == []'
-json 'set(d) == {"name", "uuid", "created", "seq", "generation", "map_epoch", "total_bytes", "free_bytes", "used_bytes", "provisioned_bytes", "members", "vdisks", "jobs"}'
+json 'set(d) == {"name", "uuid", "created", "seq", "generation", "map_epoch", "total_bytes", "free_bytes", "used_bytes", "provisioned_bytes", "members", "vdisks", "jobs", "snapshots"}'
 json 'd["provisioned_bytes"] == 0'
 
 # the pool spec forms: -p, comma list, glob, relative path

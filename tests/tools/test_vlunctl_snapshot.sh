@@ -40,7 +40,7 @@ out_has "^SOURCE +NAME +STATE"
 out_has "^src +s1 +active "
 vc 0 snapshot list "$P" src --json
 json 'd["pool"] == "p0" and len(d["snapshots"]) == 1'
-json '(lambda s: s["name"] == "s1" and s["source"] == "src" and s["state"] == "active" and s["why"] is None and s["chunk_bytes"] == 65536 and s["reserve_total_bytes"] >= 16 << 20 and s["on_full"] == "fail-snapshot" and s["created"] > 0)(d["snapshots"][0])'
+json '(lambda s: s["name"] == "s1" and s["source"] == "src" and s["state"] == "active" and s["why"] is None and s["chunk_bytes"] == 65536 and s["reserve_total_bytes"] >= 15 << 20 and s["on_full"] == "fail-snapshot" and s["created"] > 0)(d["snapshots"][0])'
 vc 0 snapshot list "$P" other
 out_has "^vdisk 'other' in pool 'p0' has no snapshots"
 vc 0 vdisk list "$P"

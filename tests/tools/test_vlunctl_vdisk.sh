@@ -93,7 +93,7 @@ out_has '^thin0 +[0-9]+ +thin +1 GiB '
 vc 0 vdisk list "$P" --json
 json 'd["pool"] == "p0" and sorted(v["name"] for v in d["vdisks"]) == ["lin0", "st0", "st1", "thin0"]'
 json 'len(set(v["id"] for v in d["vdisks"])) == 4 and len(set(v["uuid"] for v in d["vdisks"])) == 4'
-json 'all(set(v) == {"name", "id", "uuid", "layout", "size_bytes", "size_sectors", "chunk_bytes", "stripe_bytes", "stripe_width", "allocated_bytes", "allocated_sectors", "extent_count", "generation"} for v in d["vdisks"])'
+json 'all(set(v) == {"name", "id", "uuid", "layout", "size_bytes", "size_sectors", "chunk_bytes", "stripe_bytes", "stripe_width", "allocated_bytes", "allocated_sectors", "extent_count", "generation", "snapshot_reserve_of", "snapshots"} for v in d["vdisks"])'
 vc 0 pool show "$P" --json
 json 'd["used_bytes"] == sum(v["allocated_bytes"] for v in d["vdisks"]) and d["free_bytes"] == d["total_bytes"] - d["used_bytes"]'
 json 'sum(m["used_sectors"] for m in d["members"]) * 512 == d["used_bytes"]'
