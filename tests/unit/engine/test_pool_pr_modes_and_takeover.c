@@ -145,6 +145,8 @@ static int node2_takeover(struct et_pool *tp)
 	vlun_vdisk_close(vd);
 	pool_ha_keep_on_close(p, true);
 	vlun_pool_close(p);
+	free(buf);
+	free(why);
 	return 0;
 }
 
