@@ -8,100 +8,22 @@
 # (LIO does not tell sessions of one IQN apart), blacklisted in multipathd so
 # it stays a plain SCSI disk. Independent of LAB_BACKEND: the LUN is LIO's.
 
+. /lab/guest/pr.sh
+
 PTGT=iqn.2003-01.org.vlun.lab:plun
-K1=0x1111aaaa1111aaaa       # host1
-K2=0x2222bbbb2222bbbb       # node 2
-K3=0x3333cccc3333cccc       # the key multipathd manages (mpathpersist)
-PR=/usr/local/bin/vlun-pr
-
-HOLDS=""
-iscsi_disks() { lsblk -ndo NAME,TRAN | awk '$2 == "iscsi" { print $1 }' | sort; }
-npaths() { multipath -ll "$MAP" 2>/dev/null | grep -c 'active ready running'; }
-
-# sg_raw WRITE(10)/READ(10) of one block at LBA 16; "SCSI Status: Good" or
-# what sg_raw reported
-raw_io() { # dev "sg_raw options" cdb...
-	local dev=$1 opts=$2 out rc; shift 2
-	sg_turs "$dev" >/dev/null 2>&1; sg_turs "$dev" >/dev/null 2>&1   # pending UAs
-	out=$(sg_raw $opts "$dev" "$@" 2>&1); rc=$?
-	if [ $rc = 0 ]; then echo "SCSI Status: Good"; return; fi
-	grep -oE 'SCSI Status: [A-Za-z ]+' <<<"$out" || echo "sg_raw failed (exit $rc): $out"
-}
-raw_write() { raw_io "$1" "-s 512 -i ${2:-/tmp/pat0}" 2a 00 00 00 00 10 00 00 01 00; }
-lba16() { dd if="$1" bs=512 skip=16 count=1 iflag=direct status=none | od -An -c | head -n1; }
-
-# keys through a path, as one line; how many times key $2 is registered
-keys_line() { pr_keys "$1" | paste -sd' '; }
-key_count() { pr_keys "$1" | grep -cx "$2"; }
-# the reservation type as sg_persist names it (lib's pr_type also matches
-# sg_persist's "Peripheral device type: disk" line)
-resv_type() { sgp --in --read-reservation "$1" 2>/dev/null | sed -n 's/.*scope: .*type: *//p'; }
-
-# vlun-pr hold in the background: hold_bg NAME args... ; sets HOLD_PID
-hold_bg() {
-	local name=$1; shift
-	"$PR" hold "$@" >"$LAB_SDIR/$name.log" 2>&1 &
-	HOLD_PID=$!
-	HOLDS="$HOLDS $HOLD_PID"
-	wait_for 30 grep -q 'vlun-pr: holding' "$LAB_SDIR/$name.log" || { cat "$LAB_SDIR/$name.log"; return 1; }
-	cat "$LAB_SDIR/$name.log"
-}
-# stop a background hold with SIGTERM; prints its exit status
-hold_stop() { # pid
-	kill -TERM "$1" 2>/dev/null
-	wait "$1"
-	echo "exit $?"
-}
-# run a foreground vlun-pr; prints its output and "exit N"
-prx() { "$PR" "$@" 2>&1; echo "exit $?"; }
-
-# "H:C:T:L sdX" of the map's paths (a re-login is a new H:C:T:L)
-mpath_hctl() { multipath -ll "$MAP" 2>/dev/null | grep -oE '[0-9]+:[0-9]+:[0-9]+:[0-9]+ sd[a-z]+' | sort; }
 
 # the scenario's own sessions and holds (lab_teardown knows only $TGT)
 pr_phys_cleanup() {
-	local p
-	for p in $HOLDS; do kill -TERM "$p" 2>/dev/null; done
-	sleep 1
+	pr_cleanup
 	iscsiadm -m node -T "$PTGT" --logout >/dev/null 2>&1
 	return 0
 }
 
-pr_mpath_start() { # blacklisted-devnode
-	mkdir -p /etc/multipath
-	rm -f /etc/multipath/bindings /etc/multipath/wwids /etc/multipath/prkeys
-	cat >/etc/multipath.conf <<-EOC
-	defaults {
-		user_friendly_names yes
-		find_multipaths no
-		reservation_key file
-		polling_interval 2
-	}
-	blacklist {
-		devnode "^vd[a-z]"
-		devnode "^$1\$"
-	}
-	devices {
-		device {
-			vendor "LIO-ORG"
-			product ".*"
-			detect_prio no
-			prio const
-			hardware_handler "0"
-			path_grouping_policy multibus
-			no_path_retry 30
-		}
-	}
-	EOC
-	pgrep -x multipathd >/dev/null || multipathd || return 1
-}
-
 scenario_main() {
-	if [ ! -x /lab/bin/vlun-pr ]; then
+	if ! pr_tool_ready; then
 		skip "vlun-pr on a physical LUN" "no vlun-pr in the lab share (build tools/vlun-pr)"
 		return 0
 	fi
-	install -m 0755 /lab/bin/vlun-pr "$PR"
 	trap pr_phys_cleanup EXIT
 
 	step "LIO fileio LUN on target $PTGT, portals $P1 and $P2"
@@ -141,9 +63,7 @@ scenario_main() {
 	h1a=/dev/$(mpath_paths | sed -n 1p); h1b=/dev/$(mpath_paths | sed -n 2p)
 	show multipath -ll "$MAP"
 	say "      host1: $dev ($h1a $h1b)   node 2: $h2"
-	dd if=/dev/zero bs=512 count=1 status=none | tr '\0' 'A' >/tmp/patA
-	dd if=/dev/zero bs=512 count=1 status=none | tr '\0' 'B' >/tmp/patB
-	dd if=/dev/zero bs=512 count=1 status=none | tr '\0' 'C' >/tmp/pat0
+	pr_patterns
 
 	# ---------------------------------------------------------------- exclusive
 	step "exclusive: host1 holds $dev (daemon, no multipathd key)"
@@ -176,24 +96,43 @@ scenario_main() {
 	local newp
 	# host1's session on P2 (node 2 is on P1 only); a re-login may reuse
 	# the sdX name and even the H:C:T:L
-	newp=/dev/$(iscsiadm -m session -P 3 2>/dev/null | awk -v p="$P2" '$0 ~ "Current Portal: " p ":" { f = 1 } f && /Attached scsi disk/ { print $4; exit }')
+	newp=/dev/$(p2_disk "$PTGT")
 	h1a=/dev/$(mpath_paths | sed -n 1p); h1b=/dev/$(mpath_paths | sed -n 2p)
 	show multipath -ll "$MAP"
 	say "      returning path: $newp"
 	must test -b "$newp"
 	check "vlun-pr registered the returning path ($newp)" wait_for 20 grep -q 'registered 1 returning path' "$LAB_SDIR/h1-excl.log"
 	check "host1 writes through the returning path $newp" contains "$(raw_write "$newp")" 'Good'
+	show "$PR" show "$dev"
 
-	step "node 2 takes over: PREEMPT AND ABORT of K1"
+	step "node 2 takes over with PREEMPT AND ABORT of K1 while host1 writes B through the map"
 	check "node 2 writes A at LBA 16? not yet: conflict" contains "$(raw_write "$h2" /tmp/patA)" 'Reservation Conflict'
+	rm -f /tmp/stop-writer
+	fenced_writer "$dev" "$LAB_SDIR/h1-writer.log" &
+	local WPID=$! tpre
+	must wait_for 20 sh -c "grep -q ' ok ' $LAB_SDIR/h1-writer.log"
+	sleep 2
+	check "host1's writer writes B through the map before the takeover" test "$(grep -c ' ok ' "$LAB_SDIR/h1-writer.log")" -gt 0
 	check "preempt-and-abort succeeds" contains "$(prx preempt "$h2" --key $K2 --victim $K1 --abort)" 'exit 0$'
+	tpre=$(lab_uptime)
 	show "$PR" show "$h2"
 	check "K2 holds the reservation" eq "$(pr_holder "$h2")" "$(printf '0x%x' $K2)"
 	check "no K1 registration is left" eq "$(key_count "$h2" $K1)" 0
-	check "host1's vlun-pr notices it is fenced and exits 8" wait_for 15 sh -c "! kill -0 $H1"
-	out=$(wait $H1; echo "exit $?")
-	check "... with exit status 8" contains "$out" 'exit 8$'
+	check "host1's vlun-pr notices it is fenced and exits" wait_for 15 sh -c "! kill -0 $H1"
+	wait $H1
+	check "... with exit status 8 (fenced)" eq "$?" 8
 	cat "$LAB_SDIR/h1-excl.log"
+	check "node 2 writes A over LBAs $FENCE_LBA+$FENCE_N while host1's writer goes on" \
+		dd if=/tmp/patA64 of="$h2" bs=512 seek=$FENCE_LBA count=$FENCE_N oflag=direct conv=notrunc status=none
+	sleep 4
+	touch /tmp/stop-writer
+	wait $WPID
+	show sh -c "awk '{ n[\$2]++ } END { for (k in n) print k, n[k] }' $LAB_SDIR/h1-writer.log"
+	check "host1's writer kept trying after the takeover, and failed" \
+		test "$(awk -v t="$tpre" '$2 == "fail" && $1 > t' "$LAB_SDIR/h1-writer.log" | wc -l)" -gt 0
+	check "no write host1 issued after the takeover succeeded" eq "$(writes_ok_after "$LAB_SDIR/h1-writer.log" "$tpre")" 0
+	check "the region holds only node 2's A, none of host1's B (read by node 2)" eq "$(region_not_a "$h2")" 0
+	check "... and the same read through host1's map" eq "$(region_not_a "$dev")" 0
 	check "node 2 writes A at LBA 16" contains "$(raw_write "$h2" /tmp/patA)" 'Good'
 	check "fenced host1: raw write of B through $h1a conflicts" contains "$(raw_write "$h1a" /tmp/patB)" 'Reservation Conflict'
 	check "fenced host1: write of B through the map fails" sh -c "! dd if=/tmp/patB of=$dev bs=512 seek=16 count=1 oflag=direct conv=notrunc status=none"
@@ -215,8 +154,8 @@ scenario_main() {
 	check "node 2 readonly is admitted" contains "$(prx hold "$h2" --mode readonly --key $K2 -- true)" 'exit 0$'
 	check "after node 2 left, only K1 remains, reservation kept" eq "$(keys_line "$h1a") $(resv_type "$h1a")" \
 		"$(printf '0x%x 0x%x' $K1 $K1) Write Exclusive, all registrants"
-	out=$(hold_stop $H1)
-	check "host1's shared hold ends cleanly (exit 0)" contains "$out" 'exit 0$'
+	hold_stop $H1
+	check "host1's shared hold ends cleanly (exit 0)" eq "$HOLD_RC" 0
 	check "no key and no reservation left" eq "$(keys_line "$h1a")/$(pr_holder "$h1a")" "/"
 
 	# ---------------------------------------------------------------- readonly
@@ -227,9 +166,36 @@ scenario_main() {
 	check "node 2 exclusive is admitted beside a reader" contains "$(prx hold "$h2" --mode exclusive --key $K2 -- true)" 'exit 0$'
 	check "node 2 holding Exclusive Access refuses a new reader (exit 4)" \
 		contains "$(prx hold "$h2" --mode exclusive --type ea --key $K2 -- "$PR" hold "$dev" --mode readonly --key 0x4444 --multipathd no -- true)" 'exit 4$'
-	out=$(hold_stop $H1)
-	check "host1's readonly hold ends cleanly (exit 0)" contains "$out" 'exit 0$'
+	hold_stop $H1
+	check "host1's readonly hold ends cleanly (exit 0)" eq "$HOLD_RC" 0
 	check "no key left" eq "$(keys_line "$h1a")" ""
+
+	# ---------------------------------------------------------------- access variants
+	step "exclusive --access: Exclusive Access - Registrants Only"
+	must hold_bg h1-ea-ro "$dev" --mode exclusive --access --key $K1 --interval 2 --multipathd no
+	H1=$HOLD_PID
+	show "$PR" show "$dev"
+	check "reservation Exclusive Access - Registrants Only, held by K1" eq "$(pr_holder "$h1a") $(resv_type "$h1a")" \
+		"$(printf '0x%x' $K1) Exclusive Access, registrants only"
+	check "host1 reads and writes through $h1b" contains "$(raw_read "$h1b") $(raw_write "$h1b")" 'Good.*Good'
+	check "node 2 (unregistered) cannot even read" contains "$(raw_read "$h2")" 'Reservation Conflict'
+	check "node 2 shared is refused (exit 4)" contains "$(prx hold "$h2" --mode shared --key $K2 -- true)" 'exit 4$'
+	check "node 2 readonly is admitted and, registered, reads" \
+		contains "$(prx hold "$h2" --mode readonly --key $K2 -- sh -c "sg_turs $h2; sg_turs $h2; sg_raw -r 512 $h2 28 00 00 00 00 10 00 00 01 00")" 'exit 0$'
+	hold_stop $H1
+	check "host1's hold ends cleanly (exit 0), nothing left" eq "$HOLD_RC $(keys_line "$h1a")/$(pr_holder "$h1a")" "0 /"
+
+	step "shared --access: Exclusive Access - All Registrants"
+	must hold_bg h1-ea-ar "$dev" --mode shared --access --key $K1 --interval 2 --multipathd no
+	H1=$HOLD_PID
+	check "reservation Exclusive Access - All Registrants, both paths K1" eq "$(resv_type "$h1a") $(key_count "$h1a" $K1)" \
+		"Exclusive Access, all registrants 2"
+	check "node 2 (unregistered) cannot read" contains "$(raw_read "$h2")" 'Reservation Conflict'
+	check "node 2 shared --access joins and reads" \
+		contains "$(prx hold "$h2" --mode shared --access --key $K2 -- sh -c "sg_turs $h2; sg_turs $h2; sg_raw -r 512 $h2 28 00 00 00 00 10 00 00 01 00")" 'exit 0$'
+	check "node 2 exclusive is refused (exit 4)" contains "$(prx hold "$h2" --mode exclusive --key $K2 -- true)" 'exit 4$'
+	hold_stop $H1
+	check "host1's hold ends cleanly (exit 0), nothing left" eq "$HOLD_RC $(keys_line "$h1a")/$(pr_holder "$h1a")" "0 /"
 
 	# ---------------------------------------------------------------- multipathd
 	step "coexistence with multipathd's reservation_key (mpathpersist registers K3)"
@@ -243,7 +209,37 @@ scenario_main() {
 	check "vlun-pr adopted multipathd's key" file_contains "$LAB_SDIR/h1-mpd.log" "using multipathd's reservation key"
 	check "reservation held by K3 (seen by mpathpersist)" contains "$(mpp --in --read-reservation "$dev")" "$(printf '0x%x' $K3)"
 	check "both paths registered with K3 once each" eq "$(key_count "$h1a" $K3)" 2
-	out=$(hold_stop $H1)
-	check "vlun-pr releases and unregisters (exit 0)" contains "$out" 'exit 0$'
-	check "mpathpersist sees no key left" eq "$(keys_line "$h1a")" ""
+	# a path that returns is registered by multipathd (prstatus set by
+	# mpathpersist) and by vlun-pr's refresh, with the same key: still one
+	# registration per I_T nexus
+	must iscsiadm -m node -T "$PTGT" -p "$P2:3260" -I default --logout
+	must wait_for 20 sh -c "[ \$(multipath -ll $MAP 2>/dev/null | grep -c 'active ready running') = 1 ]"
+	show "$PR" show "$h2"
+	must iscsiadm -m node -T "$PTGT" -p "$P2:3260" -I default --login
+	udevadm settle
+	must wait_for 30 sh -c "[ \$(multipath -ll $MAP 2>/dev/null | grep -c 'active ready running') = 2 ]"
+	newp=/dev/$(p2_disk "$PTGT")
+	say "      returning path: $newp"
+	must test -b "$newp"
+	# SCSI keeps the registration of the old I_T nexus (the new session
+	# has a new ISID): READ KEYS may list K3 three times; what counts is
+	# that the new nexus is registered, i.e. may write under K3's
+	# registrants-only reservation
+	check "the returning path $newp is registered with K3 again (writes under K3's we-ro)" \
+		wait_for 20 sh -c "sg_turs $newp; sg_turs $newp; sg_raw -s 512 -i /tmp/pat0 $newp 2a 00 00 00 00 10 00 00 01 00"
+	sleep 5
+	show cat "$LAB_SDIR/h1-mpd.log"
+	show "$PR" show "$dev"
+	show mpp --in --read-keys "$dev"
+	fact "multipathd + vlun-pr after a re-login: READ KEYS lists K3 $(key_count "$h2" $K3) times, no other key ($(keys_line "$h2"))"
+	check "only K3 is registered, and K3 still holds the reservation" \
+		eq "$(pr_keys "$h2" | sort -u | paste -sd' ') $(pr_holder "$h2")" "$(printf '0x%x 0x%x' $K3 $K3)"
+	hold_stop $H1
+	check "vlun-pr releases and unregisters (exit 0)" eq "$HOLD_RC" 0
+	# the logged-out nexus's registration stays (SCSI keeps registrations
+	# across I_T nexus loss; nobody can unregister a nexus that is gone)
+	show mpp --in --read-keys "$dev"
+	check "no reservation; only the dead nexus's K3 is left" eq "$(keys_line "$h1a")/$(pr_holder "$h1a")" "$(hexkey $K3)/"
+	check "vlun-pr clear removes it (exit 0)" contains "$(prx clear "$dev" --key $K3 --multipathd no)" 'exit 0$'
+	check "mpathpersist sees no key left" eq "$(mpp --in --read-keys "$dev" | grep -c '^ *0x')" 0
 }

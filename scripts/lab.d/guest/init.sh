@@ -67,6 +67,7 @@ if [ -d /lab/bin ]; then
 	done
 	ldconfig
 	[ -f /lab/bin/vlunctl ] && install -m 0755 /lab/bin/vlunctl /usr/local/bin/vlunctl
+	[ -f /lab/bin/vlun-pr ] && install -m 0755 /lab/bin/vlun-pr /usr/local/bin/vlun-pr
 fi
 # LIO keeps PR/APTPL and ALUA state under rtslib's dbroot (also in the image)
 mkdir -p /etc/rtslib-fb-target/pr /etc/rtslib-fb-target/alua
