@@ -31,6 +31,10 @@
  *
  * Failed members are probed every few seconds (read + rewrite of the label
  * block); one that answers is restored and its stale regions resynced.
+ * At the same pace the owner refreshes its PR registrations
+ * (pool_ha_refresh, node.c): a path that comes back, or lost its
+ * registration, is registered again without waiting for tcmu-runner's
+ * get_lock_state, and a preempted owner learns it even when idle.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,6 +44,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "node.h"
 #include "pool_priv.h"
 
 #define PROBE_INTERVAL_MS 3000
@@ -79,6 +84,7 @@ struct job_runner {
 	struct job_rt finished[MAX_FINISHED];
 	size_t nfinished;
 	uint64_t next_probe_ns;
+	uint64_t next_refresh_ns; /* PR refresh: not hurried by kicks */
 	void *buf;
 };
 
@@ -725,6 +731,12 @@ static bool jobs_round(struct job_runner *jr, int *ret_err)
 	if (t >= jr->next_probe_ns) {
 		probe_failed(jr);
 		jr->next_probe_ns = t + PROBE_INTERVAL_MS * 1000000ull;
+	}
+	if (t >= jr->next_refresh_ns) {
+		/* PR IN on every path of every member: every 3 s, not per kick */
+		jr->next_refresh_ns = t + PROBE_INTERVAL_MS * 1000000ull;
+		if (pool_ha_refresh(p) == -EPERM)
+			return false; /* preempted: fenced now (node.c logged it) */
 	}
 	int r = resync_step(jr);
 	if (r > 0)

@@ -46,6 +46,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,7 @@ struct pool_ha {
 static pthread_mutex_t node_lock = PTHREAD_MUTEX_INITIALIZER;
 static char node_id_set[VLUN_NODE_ID_MAX + 1];
 static const struct prmap_transport *test_transport;
+static unsigned test_npaths = 1;
 
 static bool id_valid(const char *s)
 {
@@ -175,6 +177,11 @@ void pool_ha_set_test_transport(const struct prmap_transport *t)
 	test_transport = t;
 }
 
+void pool_ha_set_test_paths(unsigned n)
+{
+	test_npaths = n == 2 ? 2 : 1;
+}
+
 static const char *mode_name(uint32_t m)
 {
 	return m == VLUN_PR_EXCLUSIVE ? "exclusive" : m == VLUN_PR_NONE ? "none" : "shared";
@@ -257,13 +264,15 @@ static int member_pr_open(struct vlun_pool *p, uint32_t m, bool attach_only, cha
 	int r;
 
 	if (ha->pr_file[m]) {
-		const char *paths[1] = { path };
+		char second[PATH_MAX + 8];
+		const char *paths[2] = { path, second };
 
+		snprintf(second, sizeof(second), "%s:p2", path);
 		o.transport = test_transport;
 		if (attach_only)
-			r = prmap_attach_paths(path, paths, 1, &o, &h, &why);
+			r = prmap_attach_paths(path, paths, test_npaths, &o, &h, &why);
 		else
-			r = prmap_open_paths(path, paths, 1, &o, &h, &why);
+			r = prmap_open_paths(path, paths, test_npaths, &o, &h, &why);
 	} else if (attach_only) {
 		r = prmap_attach(path, &o, &h, &why);
 	} else {

@@ -38,5 +38,7 @@ struct prmap *pool_ha_member_pr(struct vlun_pool *p, uint32_t m);
 /* Tests: regular-file members get PR through this transport, each as one
  * path named by its file path (NULL: files have no PR, the default). */
 void pool_ha_set_test_transport(const struct prmap_transport *t);
+/* Tests: 2 gives each such file member a second path, "<file>:p2". */
+void pool_ha_set_test_paths(unsigned n);
 
 #endif
