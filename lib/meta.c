@@ -2412,3 +2412,50 @@ VLUN_EXPORT int vlun_meta_peek_epoch(struct vlun_meta_member *m, const uint8_t p
 		*ret_epoch = best_epoch;
 	return 0;
 }
+
+int vlun_meta_peek_changed(const struct vlun_meta *st, struct vlun_meta_member *m, size_t n,
+			   bool *ret_changed)
+{
+	int first_err = -ENODEV;
+
+	if (!st || !m || !ret_changed)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t cseq = 0, pos = st->jpos;
+		uint8_t *b;
+		int r;
+
+		if (!member_usable(&m[i], st->pool_uuid))
+			continue;
+		r = vlun_meta_peek_epoch(&m[i], st->pool_uuid, &cseq, NULL);
+		if (r < 0) {
+			first_err = r;
+			continue;
+		}
+		if (cseq > st->ckpt_seq) {
+			*ret_changed = true;
+			return 0;
+		}
+		if (pos + BLK > m[i].label.journal_bytes) {
+			/* the journal is full: the owner's next commit is a checkpoint */
+			*ret_changed = false;
+			return 0;
+		}
+		b = blk_alloc(BLK);
+		if (!b)
+			return -ENOMEM;
+		r = vlun_blkdev_pread(m[i].dev, b, BLK, m[i].label.journal_offset + pos);
+		if (r < 0) {
+			free(b);
+			first_err = r;
+			continue;
+		}
+		*ret_changed = !memcmp(b + J_MAGIC, jrnl_magic, 8) &&
+			       !memcmp(b + J_POOL_UUID, st->pool_uuid, VLUN_UUID_LEN) &&
+			       vlun_get_le64(b + J_CKPT_SEQ) == st->ckpt_seq && vlun_get_le64(b + J_SELF) == pos &&
+			       vlun_get_le64(b + J_SEQ) > st->seq;
+		free(b);
+		return 0;
+	}
+	return first_err;
+}

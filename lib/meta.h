@@ -94,6 +94,15 @@ int vlun_meta_commit_delta(struct vlun_meta *st, struct vlun_meta_member *m, siz
 int vlun_meta_peek_epoch(struct vlun_meta_member *m, const uint8_t pool_uuid[VLUN_UUID_LEN],
 			 uint64_t *ret_seq, uint64_t *ret_epoch);
 
+/* HA standby: whether the metadata on disk moved past st (the state this
+ * process loaded): a newer checkpoint header, or a journal record at st's
+ * next position that follows st's checkpoint with a newer seq. Reads the
+ * two slot headers and one journal block of the first member that
+ * answers (3 x 4 KiB). A torn record also says changed: the caller's
+ * reload decides. 0 with *ret_changed, or the read error of every member. */
+int vlun_meta_peek_changed(const struct vlun_meta *st, struct vlun_meta_member *m, size_t n,
+			   bool *ret_changed);
+
 /* Codec of the checkpoint payload (exposed for tests and the fuzzer). */
 int vlun_meta_encode(const struct vlun_pool_desc *d, uint8_t **ret_buf, size_t *ret_len);
 int vlun_meta_decode(const uint8_t *buf, size_t len, struct vlun_pool_desc **ret,

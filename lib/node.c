@@ -642,6 +642,50 @@ static int reload_locked(struct vlun_pool *p, struct vlun_pool_desc *nd, struct 
 	return 0;
 }
 
+/* A standby's maps are the ones it loaded; the owner keeps allocating
+ * (thin chunks, migrations) and committing. tcmu-runner does not call the
+ * handler's lock for reads (implicit ALUA only reopens the device on a
+ * read lock; docs/pr.md), so every read of a standby first looks whether
+ * the metadata on disk moved (vlun_meta_peek_changed: 3 x 4 KiB) and, if
+ * so, makes it its state, as the lock does, without taking ownership. */
+int pool_ha_standby_sync(struct vlun_pool *p)
+{
+	struct vlun_pool_desc *nd = NULL;
+	struct vlun_meta *nm = NULL;
+	char *why = NULL;
+	bool changed = false;
+	int r = 0;
+
+	if (!p || !p->ha)
+		return 0;
+	pthread_mutex_lock(&p->ctl_lock);
+	if (p->ha->state != VLUN_LOCK_UNLOCKED)
+		goto out;
+	r = vlun_meta_peek_changed(p->meta, p->mm, p->nmm, &changed);
+	if (r < 0) {
+		vlun_err("pool '%s': standby read: cannot look at the metadata on disk (%s); the read fails "
+			 "FENCED so that tcmu-runner reopens the device", p->desc->name, strerror(-r));
+		goto out;
+	}
+	if (!changed)
+		goto out;
+	r = disk_load(p, &nd, &nm, &why);
+	if (r == 0) {
+		r = reload_locked(p, nd, nm, &why);
+		if (r < 0) {
+			vlun_pool_desc_free(nd);
+			vlun_meta_free(nm);
+		}
+	}
+	if (r < 0)
+		vlun_err("pool '%s': standby read: cannot take over the owner's newer maps: %s; the read fails "
+			 "FENCED so that tcmu-runner reopens the device", p->desc->name, why ? why : strerror(-r));
+	free(why);
+out:
+	pthread_mutex_unlock(&p->ctl_lock);
+	return r;
+}
+
 /* Member m after the victim's key is gone: registered, with the mode's
  * reservation taken or joined. */
 static int member_take(struct vlun_pool *p, uint32_t m, uint64_t victim, char **ret_reason)

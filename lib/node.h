@@ -30,6 +30,9 @@ void pool_ha_conflict_locked(struct vlun_pool *p, uint32_t member, int res);
 /* prmap_refresh on every member (a returning path is registered again);
  * -EPERM when this node's key was preempted (the pool is then fenced). */
 int pool_ha_refresh(struct vlun_pool *p);
+/* Before a read of a standby: reloads the maps when the owner committed
+ * since (node.c). 0, or negative errno (the read fails FENCED). */
+int pool_ha_standby_sync(struct vlun_pool *p);
 /* vlunctl pool takeover: close leaves this node registered and owner. */
 void pool_ha_keep_on_close(struct vlun_pool *p, bool keep);
 /* The prmap handle of member m (NULL: no PR on it). For tools and tests. */

@@ -1335,6 +1335,10 @@ VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)
 		}
 	}
 
+	/* A standby serves reads from the owner's newest maps (node.c). */
+	bool standby_stale = req->op == VLUN_OP_READ && atomic_load(&vd->pool->ha_fenced) &&
+			     pool_ha_standby_sync(vd->pool) < 0;
+
 	struct vreq *r = calloc(1, VREQ_SIZE);
 	if (!r) {
 		if (snap_side >= 0)
@@ -1358,7 +1362,7 @@ VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)
 		vreq_fail(r, VLUN_E_RANGE, 0);
 	} else if (writes && vd->readonly) {
 		vreq_fail(r, VLUN_E_READONLY, 0);
-	} else if ((writes || req->op == VLUN_OP_FLUSH) && atomic_load(&vd->pool->ha_fenced)) {
+	} else if (standby_stale || ((writes || req->op == VLUN_OP_FLUSH) && atomic_load(&vd->pool->ha_fenced))) {
 		vreq_fail(r, VLUN_E_FENCED, 0); /* standby or fenced: not the owner (node.c) */
 	} else if (req->op == VLUN_OP_FLUSH) {
 		flush_start(r);
