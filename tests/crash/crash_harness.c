@@ -43,7 +43,7 @@
  *
  * Usage: crash_harness [--mode exit,tear,drop,fail] [--seeds N] [--seed S]
  *                      [--ops N] [--every K] [--report FILE] [--selftest]
- *                      [--mirror] [--selftest-mirror] [--no-prefault-flush]
+ *                      [--mirror] [--selftest-mirror] [--prefault-flush]
  *                      [--point K] [--verify-dir DIR] [-v]
  * VLUN_CRASH_SWEEP=big runs 4 seeds of 120 ops. Members live in
  * VLUN_CRASH_DIR (default /dev/shm, else TMPDIR). Exit 0 = no failures,
@@ -539,7 +539,7 @@ static int act_add_member(struct wl *w)
  * verifier checks the copies (check_copies) and resumes recorded jobs. */
 
 static bool mirror_actions;
-static bool prefault_flush = true; /* --no-prefault-flush: see act_member_fault */
+static bool prefault_flush; /* --prefault-flush: see act_member_fault */
 
 /* The description of vdisk id (caller frees *ret_pd), NULL if gone. */
 static const struct vlun_vdisk_desc *vdesc_of(struct wl *w, uint32_t id, struct vlun_pool_desc **ret_pd)
@@ -663,13 +663,13 @@ static int act_member_fault(struct wl *w)
 	vlun_pool_desc_free(pd);
 	if (m == VLUN_NO_MEMBER)
 		return 0;
-	/* Commit pending frees first: with a free pending, a mirrored write
-	 * failing on the injected member deadlocks the controller (found by
-	 * this sweep, see test_mirror_write_fail_with_pending_free.c and
-	 * docs/crash.md); this keeps the sweep measuring everything else
-	 * until the fix in vdisk.c is in. Two flushes: in fail mode one of
-	 * them may be the failing point. --no-prefault-flush leaves them out
-	 * (and so sweeps the deadlock's path too). */
+	/* The fault meets whatever is pending, frees included: with a free
+	 * pending, a mirrored write failing on the injected member used to
+	 * deadlock the controller (found by this sweep, fixed in vdisk.c in
+	 * bb0cf7a; test_mirror_write_fail_with_pending_free.c, docs/crash.md).
+	 * --prefault-flush commits pending frees first (two flushes: in fail
+	 * mode one of them may be the failing point), as the sweep did while
+	 * the fix was not in: it steps around that path. */
 	for (int i = 0; i < 2 && prefault_flush; i++) {
 		submit(w, vi, 'f', VLUN_OP_FLUSH, 0, 0, 0);
 		drain(w);
@@ -1715,8 +1715,10 @@ int main(int argc, char **argv)
 			only = strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--verify-dir") && i + 1 < argc)
 			verify_dir = argv[++i];
+		else if (!strcmp(argv[i], "--prefault-flush"))
+			prefault_flush = true;
 		else if (!strcmp(argv[i], "--no-prefault-flush"))
-			prefault_flush = false;
+			prefault_flush = false; /* the default; kept for old command lines */
 		else if (!strcmp(argv[i], "--mirror"))
 			mirror_actions = true;
 		else if (!strcmp(argv[i], "--selftest-mirror"))
@@ -1727,7 +1729,7 @@ int main(int argc, char **argv)
 			report = argv[++i];
 		else
 			die("usage: crash_harness [--mode exit,tear,drop,fail] [--seeds N] [--seed S] [--ops N] "
-			    "[--every K] [--point K] [--report FILE] [--mirror] [--selftest] [--selftest-mirror] [--verify-dir DIR] [--no-prefault-flush] [-v]");
+			    "[--every K] [--point K] [--report FILE] [--mirror] [--selftest] [--selftest-mirror] [--verify-dir DIR] [--prefault-flush] [-v]");
 	}
 	if (getenv("VLUN_UNDER_VALGRIND") && !strcmp(getenv("VLUN_UNDER_VALGRIND"), "1")) {
 		fprintf(stderr, "skipped under valgrind: the harness drives io_uring\n");
