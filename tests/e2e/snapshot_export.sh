@@ -1,4 +1,4 @@
-# suites: snap
+# suites: e2e snap
 # summary: snapshot LUNs over iSCSI: cmp of a read-only snapshot against its creation image while fio writes the source; rw export; delete frees the reserve
 #
 # A linear vdisk src (48 MiB) exported as LUN 0 over one iSCSI portal is
@@ -114,7 +114,8 @@ scenario_main() {
 		sh -c "! dd if=/dev/zero of='$(lun_dev 1)' bs=4k count=1 oflag=direct status=none"
 
 	step "fio randwrite on src (4-64k, QD8, 20 s) while the host cmp's LUN 1 against the image"
-	fio --name=src --filename="$(lun_dev 0)" --direct=1 --ioengine=libaio --iodepth=8 --rw=randwrite \
+	# fio splits --filename at ':', which by-path names contain: the sd node
+	fio --name=src --filename="$(readlink -f "$(lun_dev 0)")" --direct=1 --ioengine=libaio --iodepth=8 --rw=randwrite \
 		--bsrange=4k-64k --size=$SIZE --time_based --runtime=20 --output-format=json \
 		--output="$LAB_SDIR/fio.json" >"$LAB_SDIR/fio.stderr" 2>&1 &
 	fio_pid=$!
