@@ -51,7 +51,9 @@
 #include "pool_priv.h"
 #include "snap.h"
 
-__thread bool snap_internal_op;
+/* initial-exec: the handler .so may import nothing beyond libc, tcmu and its
+ * libraries, and the general-dynamic model would pull in __tls_get_addr */
+__thread bool snap_internal_op __attribute__((tls_model("initial-exec")));
 
 #define NONE UINT32_MAX
 #define HDR_MAGIC "VLUNSNAP"

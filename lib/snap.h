@@ -82,7 +82,7 @@ int snap_source_attach(struct vlun_pool *p, const char *name, char **ret_reason)
  * (ctl_lock held). op: "delete", "resize", "export". */
 const char *snap_refuse_locked(struct vlun_pool *p, const struct vlun_vdisk_desc *d, const char *op, char *buf,
 			       size_t len);
-extern __thread bool snap_internal_op; /* snap.c resizing its own reserve */
+extern __thread bool snap_internal_op __attribute__((tls_model("initial-exec"))); /* snap.c resizing its own reserve */
 /* Stops the worker and drops every store (pool close). */
 void snap_pool_stop(struct vlun_pool *p);
 
