@@ -108,7 +108,7 @@ pr_node2_login() { # target [N]
 	local before after d n=${2:-1}
 	before=$(iscsi_disks)
 	iscsiadm -m iface -I host2 -o new >/dev/null 2>&1
-	iscsiadm -m iface -I host2 -o update -n iface.initiatorname -v "$INI2" || return 1
+	iscsiadm -m iface -I host2 -o update -n iface.initiatorname -v "$INI2" >/dev/null || return 1
 	iscsiadm -m discovery -t sendtargets -p "$P1:3260" -I host2 >/dev/null || return 1
 	iscsiadm -m node -T "$1" -p "$P1:3260" -I host2 --login >/dev/null || return 1
 	udevadm settle
