@@ -23,6 +23,7 @@
 #include "ctl.h"
 #include "internal.h"
 #include "pool_priv.h"
+#include "snap.h"
 #include "stats.h"
 
 #define CTL_BACKLOG 8
@@ -340,7 +341,8 @@ static int parse_index(const struct ctl_parsed *p, const char *key, uint32_t *re
 
 static const char *job_kind_name(uint32_t kind)
 {
-	return kind == VLUN_JOB_RESYNC ? "resync" : kind == VLUN_JOB_MIGRATE ? "migrate" : "unknown";
+	return kind == VLUN_JOB_RESYNC ? "resync" : kind == VLUN_JOB_MIGRATE ? "migrate" :
+	       kind == VLUN_JOB_ROLLBACK ? "rollback" : "unknown";
 }
 
 static const char *job_state_name(uint32_t state)
@@ -643,15 +645,41 @@ static int execute_snapshot(struct vlun_pool *pool, const struct ctl_parsed *p, 
 		o.full_policy = policy;
 		return vlun_snapshot_create(pool, &o, reason);
 	}
-	if (strcmp(p->verb, "snapshot-delete") == 0 || strcmp(p->verb, "snapshot-rollback") == 0) {
+	if (strcmp(p->verb, "snapshot-delete") == 0) {
 		r = check_keys(p, source_name, source_name, why, whylen);
 		if (r == 0)
 			r = check_names(p, source_name, why, whylen);
 		if (r < 0 || !pool)
 			return r;
-		if (strcmp(p->verb, "snapshot-delete") == 0)
-			return vlun_snapshot_delete(pool, arg(p, "source"), arg(p, "name"), reason);
-		return vlun_snapshot_rollback(pool, arg(p, "source"), arg(p, "name"), reason);
+		return vlun_snapshot_delete(pool, arg(p, "source"), arg(p, "name"), reason);
+	}
+	if (strcmp(p->verb, "snapshot-rollback") == 0) {
+		static const char *const allowed[] = { "source", "name", "wait", NULL };
+		bool wait = true;
+		uint32_t id = 0;
+		r = check_keys(p, allowed, source_name, why, whylen);
+		if (r == 0)
+			r = check_names(p, source_name, why, whylen);
+		if (r == 0 && arg(p, "wait")) {
+			const char *w = arg(p, "wait");
+			wait = strcmp(w, "1") == 0;
+			if (!wait && strcmp(w, "0") != 0) {
+				snprintf(why, whylen, "wait must be 0 or 1");
+				r = -EINVAL;
+			}
+		}
+		if (r < 0 || !pool)
+			return r;
+		if (wait)
+			return vlun_snapshot_rollback(pool, arg(p, "source"), arg(p, "name"), reason);
+		r = snap_rollback_start(pool, arg(p, "source"), arg(p, "name"), &id, reason);
+		if (r < 0)
+			return r;
+		if (asprintf(payload, "job id=%u\n", id) < 0) {
+			*payload = NULL;
+			return -ENOMEM;
+		}
+		return 0;
 	}
 	if (strcmp(p->verb, "snapshot-reserve") == 0) {
 		static const char *const allowed[] = { "source", "size", "policy", NULL };

@@ -59,7 +59,7 @@
  *                  reply: "job id=<id>\n"
  *     resync [rate=B]              resync rate limit and an immediate pass
  *     jobs                         payload reply: one line per job,
- *                  job id=J kind=resync|migrate state=S vdisk=V total=B
+ *                  job id=J kind=resync|migrate|rollback state=S vdisk=V total=B
  *                      done=B rate=B bps=B started=T what=W error=E
  *                  S: queued running done failed cancelled waiting;
  *                  V: vdisk id or "all"; bps: measured bytes/s; T: unix
@@ -73,8 +73,14 @@
  *                  up (or grow/change) the source's store
  *                  (vlun_snapshot_create; absent: keep / defaults)
  *     snapshot-delete source=S name=N    refused (EBUSY) while it is open
- *     snapshot-rollback source=S name=N  restores S from N (synchronous;
- *                  refused (EBUSY) while S or N is open)
+ *     snapshot-rollback source=S name=N [wait=0|1]  restores S from N
+ *                  (refused (EBUSY) while S or N is open, or while another
+ *                  rollback runs). wait=1 (default): the reply comes when
+ *                  it is done (a long one outlasts the client's timeout);
+ *                  wait=0: the reply comes once the request is checked,
+ *                  payload "job id=<id>\n", and "jobs" shows its progress
+ *                  (kind=rollback) and its outcome (done, or failed with
+ *                  the error)
  *     snapshot-reserve source=S [size=B] [policy=fail-snapshot|fail-write]
  *                  grows the reserve / changes the full policy (one needed)
  *     snapshot-list [source=S]     payload reply: one line per session,

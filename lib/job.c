@@ -46,6 +46,7 @@
 #include "internal.h"
 #include "node.h"
 #include "pool_priv.h"
+#include "snap.h"
 
 #define PROBE_INTERVAL_MS 3000
 #define COPY_BUF (1u << 20)
@@ -933,10 +934,20 @@ VLUN_EXPORT int vlun_jobs_list(struct vlun_pool *p, struct vlun_job_info **ret, 
 {
 	if (!p || !ret || !ret_n)
 		return -EINVAL;
+	struct vlun_job_info *v = NULL;
+	size_t n = 0;
 	pthread_mutex_lock(&p->ctl_lock);
-	int r = list_locked(p, p->jobs, ret, ret_n);
+	int r = list_locked(p, p->jobs, &v, &n);
+	if (r == 0)
+		r = snap_jobs_append_locked(p, &v, &n); /* a running snapshot rollback */
 	pthread_mutex_unlock(&p->ctl_lock);
-	return r;
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
 }
 
 static int writable(struct vlun_pool *p, char **ret_reason)

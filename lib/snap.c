@@ -251,6 +251,18 @@ struct snap_work {
 	struct vlun_req inner;
 };
 
+/* The pool's rollback job (see "rollback" below). */
+struct snap_rb {
+	pthread_mutex_t lock;       /* these fields; taken under ctl_lock, nothing under it */
+	bool busy;                  /* a rollback is claimed (checks or copy) */
+	bool stop;                  /* pool close: stop between two chunks */
+	bool joinable;              /* thread (snap_rollback_start) to be joined */
+	pthread_t thread;
+	struct vlun_job_info job;   /* the running or the last rollback; id 0: none yet */
+	uint64_t finished;          /* unix time the last one ended */
+	uint64_t t0_ns, win_ns, win_bytes;
+};
+
 struct snap_pool {
 	pthread_mutex_t lock;
 	struct snap_store *stores, *zombies;
@@ -259,6 +271,7 @@ struct snap_pool {
 	struct snap_work *q_head, **q_tail;
 	bool stop, started;
 	pthread_t thread;
+	struct snap_rb rb;
 };
 
 /* ---------------------------------------------------------------- sync I/O */
@@ -530,6 +543,7 @@ static struct snap_pool *sp_get(struct vlun_pool *p)
 			pthread_mutex_init(&sp->lock, NULL);
 			pthread_mutex_init(&sp->q_lock, NULL);
 			pthread_cond_init(&sp->q_cond, NULL);
+			pthread_mutex_init(&sp->rb.lock, NULL);
 			sp->q_tail = &sp->q_head;
 			p->snap = sp;
 		}
@@ -1695,6 +1709,220 @@ out:
 	return r;
 }
 
+/* ------------------------------------------------------------- rollback
+ *
+ * A rollback is a job of the pool's job list (VLUN_JOB_ROLLBACK; volatile:
+ * no JOB record, an interrupted rollback is simply run again): total = the
+ * bytes of the session's saved chunks, done grows chunk by chunk, the rate
+ * is measured over about a second. One at a time per pool (sp->rb.busy);
+ * the copy holds sp->lock. snap_rollback_start() runs it on a thread of
+ * its own so that the control channel answers "jobs" meanwhile; pool close
+ * (rb_stop) stops it between two chunks.
+ */
+#define RB_KEEP_S 600 /* a finished rollback stays listed this long */
+
+/* snap_rollback_start waiting for the checks of its thread. */
+struct rb_hand {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	bool checked;
+	int r;
+	char *reason;
+	uint32_t id;
+};
+
+static uint64_t rb_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void rb_checked(struct rb_hand *h, int r, char **reason, uint32_t id)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->m);
+	h->r = r;
+	h->reason = *reason;
+	*reason = NULL;
+	h->id = id;
+	h->checked = true;
+	pthread_cond_signal(&h->c);
+	pthread_mutex_unlock(&h->m);
+}
+
+/* Claims the pool's rollback slot. */
+static int rb_claim(struct vlun_pool *p, struct snap_pool *sp, char **ret_reason)
+{
+	pthread_mutex_lock(&sp->rb.lock);
+	bool busy = sp->rb.busy || sp->rb.stop;
+	struct vlun_job_info j = sp->rb.job;
+	if (!busy)
+		sp->rb.busy = true;
+	pthread_mutex_unlock(&sp->rb.lock);
+	if (!busy)
+		return 0;
+	if (j.state == VLUN_JOB_RUNNING)
+		vlun_set_reason(ret_reason, "pool '%s' is running another rollback (job %u: %s); wait until "
+				"'vlunctl jobs' shows it done", p->desc->name, j.id, j.what);
+	else
+		vlun_set_reason(ret_reason, "pool '%s' is starting another rollback (or closing); retry",
+				p->desc->name);
+	return -EBUSY;
+}
+
+static void rb_account(struct snap_pool *sp, uint64_t bytes)
+{
+	uint64_t t = rb_now_ns();
+	struct snap_rb *rb = &sp->rb;
+	pthread_mutex_lock(&rb->lock);
+	rb->job.done_bytes += bytes;
+	rb->win_bytes += bytes;
+	if (t - rb->win_ns >= 1000000000ull) {
+		rb->job.bytes_per_sec = rb->win_bytes * 1000000000ull / (t - rb->win_ns);
+		rb->win_ns = t;
+		rb->win_bytes = 0;
+	} else if (rb->job.bytes_per_sec == 0 && t - rb->t0_ns >= 100000000ull) {
+		rb->job.bytes_per_sec = rb->job.done_bytes * 1000000000ull / (t - rb->t0_ns);
+	}
+	pthread_mutex_unlock(&rb->lock);
+}
+
+static bool rb_stopping(struct snap_pool *sp)
+{
+	pthread_mutex_lock(&sp->rb.lock);
+	bool stop = sp->rb.stop;
+	pthread_mutex_unlock(&sp->rb.lock);
+	return stop;
+}
+
+/* The rollback proper, with the slot claimed (released at the end); h
+ * (NULL: synchronous) hears the outcome of the checks. */
+static int rollback_run(struct vlun_pool *p, struct snap_pool *sp, const char *source, const char *name,
+			struct rb_hand *h, char **ret_reason)
+{
+	char *reason = NULL;
+	struct snap_store *ss;
+	unsigned bit;
+	uint64_t *list = NULL, n = 0, total = 0;
+	uint8_t *buf = NULL;
+	pthread_mutex_lock(&sp->lock);
+	int r = lookup(sp, p, source, name, &ss, &bit, &reason);
+	if (r < 0)
+		goto refused;
+	pthread_mutex_lock(&p->ctl_lock);
+	bool busy = vdisk_user_open(ss->src);
+	pthread_mutex_unlock(&p->ctl_lock);
+	if (busy || ss->sess[bit].views) {
+		vlun_set_reason(&reason, "%s '%s%s%s' is open for I/O; remove its backstore first",
+				busy ? "source" : "snapshot", source, busy ? "" : "@", busy ? "" : name);
+		r = -EBUSY;
+		goto refused;
+	}
+	if (ss->sess[bit].state != VLUN_SNAP_ACTIVE) {
+		vlun_set_reason(&reason, "snapshot '%s@%s' is FAILED; it cannot be rolled back", source, name);
+		r = -EINVAL;
+		goto refused;
+	}
+	/* The chunks it holds, listed first: the restoring writes add copies
+	 * for other sessions, never for this one. */
+	uint64_t bitm = 1ull << bit;
+	pthread_mutex_lock(&ss->lock);
+	list = malloc((ss->nused ? ss->nused : 1) * 2 * sizeof(uint64_t));
+	for (uint64_t s = 0; list && s < ss->nslots; s++)
+		if (ss->e[s].mask & bitm) {
+			uint64_t c = e_chunk(&ss->e[s]);
+			list[2 * n] = c;
+			list[2 * n + 1] = s;
+			total += VLUN_MIN(ss->cb, ss->src_bytes - c * ss->cb);
+			n++;
+		}
+	pthread_mutex_unlock(&ss->lock);
+	buf = abuf(ss->cb);
+	if (!list || !buf) {
+		r = -ENOMEM;
+		goto refused;
+	}
+
+	pthread_mutex_lock(&p->ctl_lock);
+	uint32_t id = p->desc->next_job_id ? p->desc->next_job_id : 1;
+	p->desc->next_job_id = id + 1;
+	uint32_t src_id = ss->source_id;
+	pthread_mutex_unlock(&p->ctl_lock);
+	pthread_mutex_lock(&sp->rb.lock);
+	sp->rb.job = (struct vlun_job_info){ .id = id, .kind = VLUN_JOB_ROLLBACK, .state = VLUN_JOB_RUNNING,
+					     .vdisk_id = src_id, .total_bytes = total,
+					     .started = (uint64_t)time(NULL) };
+	snprintf(sp->rb.job.what, sizeof(sp->rb.job.what), "rollback '%s' from snapshot '%s'", source, name);
+	sp->rb.t0_ns = sp->rb.win_ns = rb_now_ns();
+	sp->rb.win_bytes = 0;
+	pthread_mutex_unlock(&sp->rb.lock);
+	rb_checked(h, 0, &reason, id);
+
+	vlun_info("rollback of '%s' to snapshot '%s' (job %u): %" PRIu64 " chunks to restore", source, name, id, n);
+	const char *what = "";
+	for (uint64_t i = 0; i < n && r == 0; i++) {
+		uint64_t c = list[2 * i], len = VLUN_MIN(ss->cb, ss->src_bytes - c * ss->cb);
+		if (rb_stopping(sp)) {
+			r = -ECANCELED;
+			what = "the pool is closing";
+			break;
+		}
+		r = vd_io(ss->res, VLUN_OP_READ, 0, snap_slot_off(ss->cb, list[2 * i + 1]), buf, len);
+		what = "reading a saved chunk";
+		if (r == 0) {
+			r = vd_io(ss->src, VLUN_OP_WRITE, 0, c * ss->cb, buf, len);
+			what = "writing the source";
+		}
+		if (r == 0)
+			rb_account(sp, len);
+		if (n >= 10 && (i + 1) % (n / 10) == 0)
+			vlun_info("rollback of '%s' to '%s': %" PRIu64 "%% (%" PRIu64 " of %" PRIu64 " chunks)", source,
+				  name, (i + 1) * 100 / n, i + 1, n);
+	}
+	if (r == 0) {
+		r = vd_io(ss->src, VLUN_OP_FLUSH, 0, 0, NULL, 0);
+		what = "flushing the source";
+	}
+	if (r == -ECANCELED)
+		vlun_set_reason(&reason, "rollback of '%s' to '%s' stopped: %s (the source is partly restored; "
+				"run it again)", source, name, what);
+	else if (r < 0)
+		vlun_set_reason(&reason, "rollback of '%s' to '%s' failed %s: %s (the source is partly restored; "
+				"run it again)", source, name, what, strerror(-r));
+	pthread_mutex_unlock(&sp->lock);
+	if (r == -ECANCELED)
+		vlun_warn("%s", reason ? reason : strerror(-r));
+	else if (r < 0)
+		vlun_err("%s", reason ? reason : strerror(-r));
+	else
+		vlun_info("rollback of '%s' to snapshot '%s' done (job %u)", source, name, id);
+	/* the outcome and a free slot at once: whoever sees it done may start the next */
+	pthread_mutex_lock(&sp->rb.lock);
+	sp->rb.job.state = r < 0 ? VLUN_JOB_FAILED : VLUN_JOB_DONE;
+	if (r < 0)
+		snprintf(sp->rb.job.error, sizeof(sp->rb.job.error), "%s", reason ? reason : strerror(-r));
+	sp->rb.finished = (uint64_t)time(NULL);
+	sp->rb.busy = false;
+	pthread_mutex_unlock(&sp->rb.lock);
+	goto out;
+refused:
+	pthread_mutex_unlock(&sp->lock);
+	pthread_mutex_lock(&sp->rb.lock);
+	sp->rb.busy = false;
+	pthread_mutex_unlock(&sp->rb.lock);
+	rb_checked(h, r, &reason, 0); /* after the slot is free: a retry is not refused */
+out:
+	free(list);
+	free(buf);
+	if (ret_reason && reason)
+		*ret_reason = reason;
+	else
+		free(reason);
+	return r;
+}
+
 VLUN_EXPORT int vlun_snapshot_rollback(struct vlun_pool *p, const char *source, const char *name,
 				       char **ret_reason)
 {
@@ -1706,67 +1934,134 @@ VLUN_EXPORT int vlun_snapshot_rollback(struct vlun_pool *p, const char *source, 
 	struct snap_pool *sp = sp_get(p);
 	if (!sp)
 		return -ENOMEM;
-	pthread_mutex_lock(&sp->lock);
-	struct snap_store *ss;
-	unsigned bit;
-	r = lookup(sp, p, source, name, &ss, &bit, ret_reason);
+	r = rb_claim(p, sp, ret_reason);
 	if (r < 0)
-		goto out;
-	pthread_mutex_lock(&p->ctl_lock);
-	bool busy = vdisk_user_open(ss->src);
-	pthread_mutex_unlock(&p->ctl_lock);
-	if (busy || ss->sess[bit].views) {
-		vlun_set_reason(ret_reason, "%s '%s%s%s' is open for I/O; remove its backstore first",
-				busy ? "source" : "snapshot", source, busy ? "" : "@", busy ? "" : name);
-		r = -EBUSY;
-		goto out;
+		return r;
+	return rollback_run(p, sp, source, name, NULL, ret_reason);
+}
+
+struct rb_arg {
+	struct vlun_pool *p;
+	struct snap_pool *sp;
+	struct rb_hand *h;
+	char source[VLUN_NAME_MAX + 1];
+	char name[VLUN_NAME_MAX + 1];
+};
+
+static void *rb_main(void *arg)
+{
+	struct rb_arg *a = arg;
+	(void)rollback_run(a->p, a->sp, a->source, a->name, a->h, NULL); /* the job and the log tell */
+	free(a);
+	return NULL;
+}
+
+int snap_rollback_start(struct vlun_pool *p, const char *source, const char *name, uint32_t *ret_job_id,
+			char **ret_reason)
+{
+	if (!p || !source || !name)
+		return -EINVAL;
+	if (strlen(source) > VLUN_NAME_MAX || strlen(name) > VLUN_NAME_MAX) {
+		vlun_set_reason(ret_reason, "name too long (at most %d characters)", VLUN_NAME_MAX);
+		return -EINVAL;
 	}
-	if (ss->sess[bit].state != VLUN_SNAP_ACTIVE) {
-		vlun_set_reason(ret_reason, "snapshot '%s@%s' is FAILED; it cannot be rolled back", source, name);
-		r = -EINVAL;
-		goto out;
-	}
-	/* The chunks it holds, listed first: the restoring writes add copies
-	 * for other sessions, never for this one. */
-	uint64_t bitm = 1ull << bit, n = 0;
-	pthread_mutex_lock(&ss->lock);
-	uint64_t *list = malloc((ss->nused ? ss->nused : 1) * 2 * sizeof(uint64_t));
-	for (uint64_t s = 0; list && s < ss->nslots; s++)
-		if (ss->e[s].mask & bitm) {
-			list[2 * n] = e_chunk(&ss->e[s]);
-			list[2 * n + 1] = s;
-			n++;
-		}
-	pthread_mutex_unlock(&ss->lock);
-	uint8_t *buf = abuf(ss->cb);
-	if (!list || !buf) {
-		free(list);
-		free(buf);
+	int r = writable_pool(p, ret_reason);
+	if (r < 0)
+		return r;
+	struct snap_pool *sp = sp_get(p);
+	if (!sp)
+		return -ENOMEM;
+	r = rb_claim(p, sp, ret_reason);
+	if (r < 0)
+		return r;
+	/* the last rollback's thread has ended (it released the slot) */
+	pthread_mutex_lock(&sp->rb.lock);
+	bool join = sp->rb.joinable;
+	pthread_t old = sp->rb.thread;
+	sp->rb.joinable = false;
+	pthread_mutex_unlock(&sp->rb.lock);
+	if (join)
+		pthread_join(old, NULL);
+
+	struct rb_hand h = { .checked = false };
+	struct rb_arg *a = calloc(1, sizeof(*a));
+	if (!a) {
 		r = -ENOMEM;
-		goto out;
+		goto unclaim;
 	}
-	vlun_info("rollback of '%s' to snapshot '%s': %" PRIu64 " chunks to restore", source, name, n);
-	for (uint64_t i = 0; i < n && r == 0; i++) {
-		uint64_t c = list[2 * i], len = VLUN_MIN(ss->cb, ss->src_bytes - c * ss->cb);
-		r = vd_io(ss->res, VLUN_OP_READ, 0, snap_slot_off(ss->cb, list[2 * i + 1]), buf, len);
-		if (r == 0)
-			r = vd_io(ss->src, VLUN_OP_WRITE, 0, c * ss->cb, buf, len);
-		if (n >= 10 && (i + 1) % (n / 10) == 0)
-			vlun_info("rollback of '%s' to '%s': %" PRIu64 "%% (%" PRIu64 " of %" PRIu64 " chunks)", source,
-				  name, (i + 1) * 100 / n, i + 1, n);
+	*a = (struct rb_arg){ .p = p, .sp = sp, .h = &h };
+	snprintf(a->source, sizeof(a->source), "%s", source);
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	pthread_mutex_init(&h.m, NULL);
+	pthread_cond_init(&h.c, NULL);
+	pthread_t th;
+	r = -pthread_create(&th, NULL, rb_main, a);
+	if (r < 0) {
+		free(a);
+		pthread_mutex_destroy(&h.m);
+		pthread_cond_destroy(&h.c);
+		vlun_set_reason(ret_reason, "cannot start the rollback thread: %s", strerror(-r));
+		goto unclaim;
 	}
-	if (r == 0)
-		r = vd_io(ss->src, VLUN_OP_FLUSH, 0, 0, NULL, 0);
-	free(list);
-	free(buf);
-	if (r < 0)
-		vlun_set_reason(ret_reason, "rollback of '%s' to '%s' failed: %s (the source is partly restored; "
-				"run it again)", source, name, strerror(-r));
-	else
-		vlun_info("rollback of '%s' to snapshot '%s' done", source, name);
-out:
-	pthread_mutex_unlock(&sp->lock);
+	pthread_mutex_lock(&sp->rb.lock);
+	sp->rb.thread = th;
+	sp->rb.joinable = true;
+	pthread_mutex_unlock(&sp->rb.lock);
+	pthread_mutex_lock(&h.m);
+	while (!h.checked)
+		pthread_cond_wait(&h.c, &h.m);
+	pthread_mutex_unlock(&h.m);
+	pthread_mutex_destroy(&h.m);
+	pthread_cond_destroy(&h.c);
+	if (h.r < 0) {
+		if (ret_reason && h.reason)
+			*ret_reason = h.reason;
+		else
+			free(h.reason);
+		return h.r;
+	}
+	free(h.reason);
+	if (ret_job_id)
+		*ret_job_id = h.id;
+	return 0;
+unclaim:
+	pthread_mutex_lock(&sp->rb.lock);
+	sp->rb.busy = false;
+	pthread_mutex_unlock(&sp->rb.lock);
 	return r;
+}
+
+/* Pool close: the running rollback stops between two chunks. */
+static void rb_stop(struct snap_pool *sp)
+{
+	pthread_mutex_lock(&sp->rb.lock);
+	sp->rb.stop = true;
+	bool join = sp->rb.joinable;
+	pthread_t th = sp->rb.thread;
+	sp->rb.joinable = false;
+	pthread_mutex_unlock(&sp->rb.lock);
+	if (join)
+		pthread_join(th, NULL);
+}
+
+int snap_jobs_append_locked(struct vlun_pool *p, struct vlun_job_info **v, size_t *n)
+{
+	struct snap_pool *sp = p->snap;
+	if (!sp)
+		return 0;
+	pthread_mutex_lock(&sp->rb.lock);
+	struct vlun_job_info j = sp->rb.job;
+	bool show = j.id != 0 &&
+		    (j.state == VLUN_JOB_RUNNING || sp->rb.finished + RB_KEEP_S >= (uint64_t)time(NULL));
+	pthread_mutex_unlock(&sp->rb.lock);
+	if (!show)
+		return 0;
+	struct vlun_job_info *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	nv[(*n)++] = j;
+	*v = nv;
+	return 0;
 }
 
 VLUN_EXPORT int vlun_snapshot_reserve_set(struct vlun_pool *p, const char *source, uint64_t reserve_bytes,
@@ -2176,6 +2471,7 @@ void snap_pool_stop(struct vlun_pool *p)
 	struct snap_pool *sp = p->snap;
 	if (!sp)
 		return;
+	rb_stop(sp); /* a rollback holds sp->lock while it copies */
 	pthread_mutex_lock(&sp->lock);
 	while (sp->stores) {
 		struct snap_store *ss = sp->stores;
@@ -2204,6 +2500,7 @@ void snap_pool_stop(struct vlun_pool *p)
 	pthread_mutex_destroy(&sp->lock);
 	pthread_mutex_destroy(&sp->q_lock);
 	pthread_cond_destroy(&sp->q_cond);
+	pthread_mutex_destroy(&sp->rb.lock);
 	free(sp);
 	p->snap = NULL;
 }

@@ -86,6 +86,18 @@ extern __thread bool snap_internal_op __attribute__((tls_model("initial-exec")))
 /* Stops the worker and drops every store (pool close). */
 void snap_pool_stop(struct vlun_pool *p);
 
+/* ---- job.c, ctl.c: a rollback is a job (VLUN_JOB_ROLLBACK) */
+/* Appends the pool's rollback, running or finished in the last minutes,
+ * to a job list (*v grows by one). ctl_lock held. 0 or -ENOMEM. */
+int snap_jobs_append_locked(struct vlun_pool *p, struct vlun_job_info **v, size_t *n);
+/* vlun_snapshot_rollback() on a thread of its own (the control channel's
+ * snapshot-rollback wait=0): returns once the request is checked — its
+ * refusal, as the synchronous call gives it, or 0 and the id of the job
+ * that vlun_jobs_list() shows until it is done. Pool close stops it
+ * between two chunks (the job fails; the source is partly restored). */
+int snap_rollback_start(struct vlun_pool *p, const char *source, const char *name, uint32_t *ret_job_id,
+			char **ret_reason);
+
 /* ---- vdisk.c, for snap.c */
 /* Takes an engine reference on vdisk id (opening it internally if no one
  * has it open); takes ctl_lock. */

@@ -403,6 +403,7 @@ int vlun_mirror_split(struct vlun_pool *p, const char *vdisk, const char *new_na
 enum vlun_job_kind {
 	VLUN_JOB_RESYNC = 1,  /* copies dirty mirror regions (automatic) */
 	VLUN_JOB_MIGRATE = 2, /* moves extents to other members (persistent) */
+	VLUN_JOB_ROLLBACK = 3, /* vlun_snapshot_rollback() restoring a source (not persistent) */
 };
 enum vlun_job_state {
 	VLUN_JOB_QUEUED = 0, VLUN_JOB_RUNNING = 1, VLUN_JOB_DONE = 2, VLUN_JOB_FAILED = 3,
@@ -509,7 +510,10 @@ int vlun_snapshot_delete(struct vlun_pool *p, const char *source, const char *na
 /* Restores the source's content from the session (the session stays, and
  * the source's other sessions keep their content: the restoring writes go
  * through copy-on-first-write like any other). Refused (-EBUSY) while the
- * source or the snapshot is open for I/O by anyone else. */
+ * source or the snapshot is open for I/O by anyone else, or while another
+ * rollback runs in the pool. While it copies, vlun_jobs_list() shows it as
+ * a VLUN_JOB_ROLLBACK job (bytes of the session's saved chunks, done,
+ * rate); it stays listed as done or failed for a while after. */
 int vlun_snapshot_rollback(struct vlun_pool *p, const char *source, const char *name,
 			   char **ret_reason);
 /* Grows the reserve and/or changes the full policy (-1 keep) of a source's store. */

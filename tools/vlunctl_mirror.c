@@ -191,7 +191,8 @@ static void sleep_ms(unsigned ms)
 
 static const char *kind_name(uint32_t kind)
 {
-	return kind == VLUN_JOB_RESYNC ? "resync" : kind == VLUN_JOB_MIGRATE ? "migrate" : "unknown";
+	return kind == VLUN_JOB_RESYNC ? "resync" : kind == VLUN_JOB_MIGRATE ? "migrate" :
+	       kind == VLUN_JOB_ROLLBACK ? "rollback" : "unknown";
 }
 
 static const char *const state_names[] = {
@@ -390,7 +391,8 @@ static int parse_jobs(const char *payload, struct vlun_job_info **ret, size_t *r
 						j.id = (uint32_t)to_u64(val);
 					else if (strcmp(key, "kind") == 0)
 						j.kind = strcmp(val, "resync") == 0 ? VLUN_JOB_RESYNC :
-							 strcmp(val, "migrate") == 0 ? VLUN_JOB_MIGRATE : 0;
+							 strcmp(val, "migrate") == 0 ? VLUN_JOB_MIGRATE :
+							 strcmp(val, "rollback") == 0 ? VLUN_JOB_ROLLBACK : 0;
 					else if (strcmp(key, "state") == 0) {
 						j.state = UINT32_MAX;
 						for (uint32_t s = 0; s < N_STATES; s++)
@@ -424,6 +426,16 @@ static int parse_jobs(const char *payload, struct vlun_job_info **ret, size_t *r
 	*ret = v;
 	*ret_n = n;
 	return 0;
+}
+
+void vlunctl_job_line(const struct vlun_job_info *j, char *buf, size_t len)
+{
+	progress_line(j, buf, len);
+}
+
+int vlunctl_parse_jobs(const char *payload, struct vlun_job_info **ret, size_t *ret_n)
+{
+	return parse_jobs(payload, ret, ret_n);
 }
 
 /* The holder's jobs. 0; -ECONNREFUSED when nothing serves the pool; else

@@ -55,6 +55,14 @@ int vlunctl_mirror_run(const struct vlunctl_mirror_env *e);
 void vlunctl_mirror_show_text(const struct vlun_pool_desc *d);
 void vlunctl_mirror_show_json(const struct vlun_pool_desc *d, json_object *pool);
 
+/* A job's progress line as `vlunctl jobs` and `migrate --wait` print it:
+ * "job 3 rollback 'src' from snapshot 's1': running  42.0%  420 MiB /
+ * 1.0 GiB, 48.2 MiB/s, ETA 0:12" (vlunctl_snap.c's rollback uses it). */
+void vlunctl_job_line(const struct vlun_job_info *j, char *buf, size_t len);
+/* Parses the payload of the holder's "jobs" reply (lib/ctl.h) into *ret
+ * (caller frees). 0 or -ENOMEM. */
+int vlunctl_parse_jobs(const char *payload, struct vlun_job_info **ret, size_t *ret_n);
+
 /* ---- vlunctl.c, used here */
 int fail(int code, const char *why, const char *todo, const char *what_fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -23,10 +23,13 @@
  * (usage "?").
  *
  * Rollback copies the session's saved chunks back onto the source and can
- * take a while: it runs in a thread of its own (here, or the holder's
- * control thread), and this thread shows the elapsed time — and the
- * percentage when the library reports the rollback as a job — once a
- * second on a terminal, every few seconds otherwise.
+ * take a while; the library lists it as a job (VLUN_JOB_ROLLBACK). Here it
+ * runs on a thread of its own while this one shows the job's progress line
+ * (as `vlunctl migrate` does: done / total, %, MiB/s, ETA) from
+ * vlun_jobs_list(); a holder is asked with wait=0 (it rolls back on a
+ * thread of its own and answers at once with the job id) and its "jobs"
+ * are polled until the job is done or failed. The line is refreshed in
+ * place on a terminal, else printed every 2 seconds, and the last one.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -51,7 +54,7 @@
 #define SX_EXIT_NOTFOUND 3
 #define SX_EXIT_INUSE 4
 
-#define PROGRESS_PIPE_SECONDS 5.0
+#define PROGRESS_PIPE_SECONDS 2.0 /* stdout not a terminal: a line this often (as migrate) */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -632,24 +635,20 @@ static int cmd_delete(const struct vlunctl_snap_env *e)
 struct rollback_run {
 	const struct vlunctl_snap_env *e;
 	const char *source, *name;
-	bool remote;
-	char req[256];
 	int r;
 	char *reason;
-	volatile bool done;
+	bool done;
 	pthread_mutex_t lock;
 };
 
+/* In this process: the library call, on a thread of its own. */
 static void *rollback_thread(void *arg)
 {
 	struct rollback_run *rr = arg;
 	char *reason = NULL;
 	int r;
 
-	if (rr->remote)
-		r = vlun_ctl_request((*rr->e->desc)->uuid, rr->req, &reason);
-	else
-		r = vlun_snapshot_rollback(*rr->e->pool, rr->source, rr->name, &reason);
+	r = vlun_snapshot_rollback(*rr->e->pool, rr->source, rr->name, &reason);
 	pthread_mutex_lock(&rr->lock);
 	rr->r = r;
 	rr->reason = reason;
@@ -668,41 +667,179 @@ static bool rollback_done(struct rollback_run *rr)
 	return d;
 }
 
-/* A job the library reports for this rollback (percentage), if any. */
-static bool rollback_job(const struct rollback_run *rr, double *ret_pct)
+/* The rollback job in a job list: id (0: the newest rollback of vdisk_id). */
+static bool pick_job(const struct vlun_job_info *jobs, size_t n, uint32_t id, uint32_t vdisk_id,
+		     struct vlun_job_info *ret)
 {
-	struct vlun_job_info *jobs = NULL;
-	size_t n = 0;
 	bool found = false;
 
-	if (rr->remote) {
-		/* the holder's jobs would need a second connection per poll:
-		 * keep to the elapsed time there */
-		return false;
-	}
-	if (vlun_jobs_list(*rr->e->pool, &jobs, &n) < 0)
-		return false;
-	for (size_t i = 0; i < n && !found; i++)
-		if (strstr(jobs[i].what, "rollback") && strstr(jobs[i].what, rr->source) && jobs[i].total_bytes) {
-			*ret_pct = 100.0 * (double)jobs[i].done_bytes / (double)jobs[i].total_bytes;
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].kind == VLUN_JOB_ROLLBACK && (id ? jobs[i].id == id : jobs[i].vdisk_id == vdisk_id) &&
+		    (!found || jobs[i].id > ret->id)) {
+			*ret = jobs[i];
 			found = true;
 		}
-	free(jobs);
 	return found;
+}
+
+/* Progress of the rollback: a line refreshed in place on a terminal, else
+ * one every PROGRESS_PIPE_SECONDS and the last one (final). */
+struct rb_show {
+	bool tty, dirty;
+	double t0, last;
+};
+
+static void rb_show(struct rb_show *s, const struct vlun_job_info *j, bool final)
+{
+	char line[512];
+	double t = now_s();
+
+	if (!final && t - s->last < (s->tty ? 1.0 : PROGRESS_PIPE_SECONDS))
+		return;
+	s->last = t;
+	if (j)
+		vlunctl_job_line(j, line, sizeof(line));
+	else
+		snprintf(line, sizeof(line), "%.0f s", t - s->t0);
+	if (s->tty) {
+		printf("\r  %s\033[K%s", line, final ? "\n" : "");
+		s->dirty = !final;
+	} else
+		printf("  %s\n", line);
+	fflush(stdout);
+}
+
+static void rb_show_end(struct rb_show *s)
+{
+	if (s->dirty)
+		printf("\n");
+	s->dirty = false;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* vlunctl holds the pool: the library call on a thread, its job's progress
+ * here. 0, or negative errno with *ret_reason. */
+static int rollback_local(const struct vlunctl_snap_env *e, const char *source, const char *name, uint32_t src_id,
+			  struct rb_show *s, char **ret_reason)
+{
+	struct rollback_run rr = { .e = e, .source = source, .name = name };
+	struct vlun_job_info j;
+	bool have = false;
+	pthread_t th;
+	int r;
+
+	pthread_mutex_init(&rr.lock, NULL);
+	r = pthread_create(&th, NULL, rollback_thread, &rr);
+	if (r != 0) {
+		pthread_mutex_destroy(&rr.lock);
+		*ret_reason = strdup("cannot start a thread");
+		return -r;
+	}
+	for (bool done = false; !done;) {
+		struct vlun_job_info *jobs = NULL;
+		size_t n = 0;
+
+		done = rollback_done(&rr);
+		if (!done)
+			sleep_ms(200);
+		if (vlun_jobs_list(*e->pool, &jobs, &n) == 0) {
+			have = pick_job(jobs, n, 0, src_id, &j);
+			free(jobs);
+		}
+		if (done && have && j.state == VLUN_JOB_RUNNING)
+			have = false; /* cannot be: the call has returned */
+		if (have || !done)
+			rb_show(s, have ? &j : NULL, done);
+	}
+	pthread_join(th, NULL);
+	pthread_mutex_destroy(&rr.lock);
+	rb_show_end(s);
+	*ret_reason = rr.reason;
+	return rr.r;
+}
+
+/* A holder has the pool: it rolls back on a thread of its own (wait=0) and
+ * its "jobs" tell the progress. 0; an exit status after a message when the
+ * request fails; *ret_failed (with the job's error in *ret_reason) when the
+ * job failed. */
+static int rollback_remote(const struct vlunctl_snap_env *e, const char *source, const char *name,
+			   const char *action, const char *busy, struct rb_show *s, bool *ret_failed, char **ret_reason)
+{
+	char req[256], *payload = NULL, *reason = NULL, *end;
+	const char *p;
+	unsigned long long id;
+	int r;
+
+	snprintf(req, sizeof(req), "snapshot-rollback source=%s name=%s wait=0", source, name);
+	r = remote_query(e->ctx, req, action, busy, &payload);
+	if (r)
+		return r;
+	p = payload ? strstr(payload, "id=") : NULL;
+	errno = 0;
+	id = p ? strtoull(p + 3, &end, 10) : 0;
+	if (!p || errno || id == 0 || id > UINT32_MAX || (*end != '\n' && *end != '\0')) {
+		r = fail(SX_EXIT_FAIL, "the holder's reply names no job", "Upgrade the handler and vlunctl together",
+			 "%s in %s (asked the process holding it)", action, e->pool_label);
+		free(payload);
+		return r;
+	}
+	free(payload);
+	for (;;) {
+		struct vlun_job_info *jobs = NULL, j;
+		size_t n = 0;
+
+		r = vlun_ctl_query((*e->desc)->uuid, "jobs", &payload, &reason);
+		if (r == 0) {
+			r = vlunctl_parse_jobs(payload, &jobs, &n);
+			free(payload);
+		}
+		if (r < 0) {
+			rb_show_end(s);
+			r = fail(SX_EXIT_INUSE, reason ? reason : strerror(-r),
+				 "The holder may still be rolling back: 'vlunctl jobs' and its log tell; do not retry before it is done",
+				 "%s in %s: cannot read the holder's jobs", action, e->pool_label);
+			free(reason);
+			return r;
+		}
+		if (!pick_job(jobs, n, (uint32_t)id, 0, &j)) {
+			free(jobs);
+			rb_show_end(s);
+			return fail(SX_EXIT_FAIL, "the holder no longer lists the rollback's job (restarted?)",
+				    "The source may be partly restored: run the rollback again",
+				    "%s in %s: job %llu", action, e->pool_label, id);
+		}
+		free(jobs);
+		if (j.state != VLUN_JOB_RUNNING && j.state != VLUN_JOB_QUEUED && j.state != VLUN_JOB_WAITING) {
+			rb_show(s, &j, true);
+			if (j.state != VLUN_JOB_DONE) {
+				*ret_failed = true;
+				*ret_reason = strdup(j.error[0] ? j.error : "the rollback failed");
+			}
+			return 0;
+		}
+		rb_show(s, &j, false);
+		sleep_ms(500);
+	}
 }
 
 static int cmd_rollback(const struct vlunctl_snap_env *e)
 {
 	const char *source = e->args[0], *name = e->args[1];
-	const char *busy = "The source or the snapshot is exported (open for I/O): delete their backstores with targetcli "
-			   "(the hosts must not see the source change under them), then retry";
-	struct rollback_run rr;
+	const char *busy = "The source or the snapshot is exported (open for I/O), or another rollback runs: delete their "
+			   "backstores with targetcli (the hosts must not see the source change under them), or wait for "
+			   "the other rollback ('vlunctl jobs'), then retry";
 	const struct vlun_vdisk_desc *src;
-	const struct vlun_snap_desc *s;
-	char action[192], by[128];
-	bool tty = isatty(STDOUT_FILENO) == 1;
-	double t0, last = 0;
-	pthread_t th;
+	const struct vlun_snap_desc *snap;
+	struct rb_show s = { .tty = isatty(STDOUT_FILENO) == 1 };
+	char action[192], by[128], *reason = NULL;
+	bool remote, failed = false;
 	int r;
 
 	snprintf(action, sizeof(action), "cannot roll vdisk '%s' back to snapshot '%s'", source, name);
@@ -711,63 +848,39 @@ static int cmd_rollback(const struct vlunctl_snap_env *e)
 	r = open_pool(e->ctx, action);
 	if (r)
 		return r;
-	if (!(src = need_source(e, source, action, &r)) || !(s = need_snap(e, src, name, action, &r)))
+	remote = *e->remote;
+	if (!(src = need_source(e, source, action, &r)) || !(snap = need_snap(e, src, name, action, &r)))
 		return r;
-	if (s->state == VLUN_SNAP_FAILED)
-		return fail(SX_EXIT_FAIL, s->why[0] ? s->why : "the snapshot has failed",
+	if (snap->state == VLUN_SNAP_FAILED)
+		return fail(SX_EXIT_FAIL, snap->why[0] ? snap->why : "the snapshot has failed",
 			    "A failed snapshot no longer holds the source's past; delete it ('vlunctl snapshot delete')",
 			    "%s in %s", action, e->pool_label);
-	memset(&rr, 0, sizeof(rr));
-	rr.e = e;
-	rr.source = source;
-	rr.name = name;
-	rr.remote = *e->remote;
-	snprintf(rr.req, sizeof(rr.req), "snapshot-rollback source=%s name=%s", source, name);
-	pthread_mutex_init(&rr.lock, NULL);
-	r = pthread_create(&th, NULL, rollback_thread, &rr);
-	if (r != 0) {
-		pthread_mutex_destroy(&rr.lock);
-		return fail(SX_EXIT_FAIL, strerror(r), NULL, "%s: starting a thread", action);
-	}
-	t0 = now_s();
+	s.t0 = now_s();
+	s.last = s.t0;
 	printf("rolling vdisk '%s' back to snapshot '%s'%s\n", source, name, done_by(e->ctx, by, sizeof(by)));
 	fflush(stdout);
-	while (!rollback_done(&rr)) {
-		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200 * 1000000L };
-		double t = now_s(), pct = 0;
-
-		nanosleep(&ts, NULL);
-		if (t - last < (tty ? 1.0 : PROGRESS_PIPE_SECONDS))
-			continue;
-		last = t;
-		if (rollback_job(&rr, &pct))
-			printf(tty ? "\r  %.1f%%, %.0f s\033[K" : "  %.1f%%, %.0f s\n", pct, t - t0);
-		else if (t - t0 >= 1.0)
-			printf(tty ? "\r  %.0f s\033[K" : "  %.0f s\n", t - t0);
-		fflush(stdout);
-	}
-	pthread_join(th, NULL);
-	pthread_mutex_destroy(&rr.lock);
-	if (tty && last > 0)
-		printf("\n");
-	if (rr.r < 0) {
-		const char *todo = rr.r == -EBUSY ? busy : hint_for_errno(rr.r);
-		int code = exit_for_errno(rr.r);
-
-		if (rr.remote && rr.r == -ETIMEDOUT)
-			todo = "The holder may still be rolling back: 'vlunctl snapshot list' and its log tell; do not retry before it is done";
-		else if (rr.remote && (rr.r == -ECONNREFUSED || rr.r == -ECONNRESET || rr.r == -EPROTO)) {
-			code = SX_EXIT_INUSE;
-			todo = "The process holding the pool did not answer on its control channel; retry";
+	if (remote) {
+		r = rollback_remote(e, source, name, action, busy, &s, &failed, &reason);
+		if (r)
+			return r;
+		if (failed) {
+			r = fail(SX_EXIT_FAIL, reason, "See the holder's log; the source is partly restored: run the rollback again",
+				 "%s in %s (asked the process holding it)", action, e->pool_label);
+			free(reason);
+			return r;
 		}
-		r = fail(code, lib_why(rr.reason, rr.r), todo, "%s in %s%s", action, e->pool_label,
-			 rr.remote ? " (asked the process holding it)" : "");
-		free(rr.reason);
-		return r;
+	} else {
+		r = rollback_local(e, source, name, src->id, &s, &reason);
+		if (r < 0) {
+			r = fail(exit_for_errno(r), lib_why(reason, r), r == -EBUSY ? busy : hint_for_errno(r), "%s in %s",
+				 action, e->pool_label);
+			free(reason);
+			return r;
+		}
+		free(reason);
 	}
-	free(rr.reason);
 	printf("rolled vdisk '%s' back to snapshot '%s' in %.1f s; the snapshot stays (delete it with 'vlunctl snapshot delete' when no longer needed)\n",
-	       source, name, now_s() - t0);
+	       source, name, now_s() - s.t0);
 	return 0;
 }
 
