@@ -40,6 +40,7 @@
  * anything is pending.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,13 @@ struct vlun_vdisk {
 	pthread_mutex_t lock;   /* the last decrement of inflight + idle */
 	pthread_cond_t idle;
 	_Atomic uint64_t inflight; /* requests submitted and not completed */
+
+	/* Finished vreqs kept for reuse (vreq_alloc): a vreq is allocated on
+	 * the submitter's thread and freed on the completion thread, which
+	 * defeats malloc's per-thread cache. Spin lock: a few instructions. */
+	atomic_flag vreq_lock;
+	void *vreq_cache;       /* list through the first pointer of each */
+	unsigned vreq_ncache;
 
 	/* controller only (ctl_lock) */
 	struct prep *preps;     /* thin chunks being prepared */
@@ -147,6 +155,7 @@ struct prep {
 
 #define VREQ_PC0_IOV 4
 #define VREQ_SIZE (sizeof(struct vreq) + sizeof(struct piece) + VREQ_PC0_IOV * sizeof(struct iovec))
+#define VREQ_CACHE_MAX 64 /* per vdisk: more than a runner keeps in flight */
 
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -154,6 +163,61 @@ static void dispatch(struct vreq *r, uint64_t boff, uint64_t len);
 static void vreq_put(struct vreq *r);
 
 /* ------------------------------------------------------------ helpers */
+
+static void vreq_cache_lock(struct vlun_vdisk *vd)
+{
+	for (unsigned spins = 0; atomic_flag_test_and_set_explicit(&vd->vreq_lock, memory_order_acquire); spins++)
+		if (spins >= 64)
+			sched_yield(); /* the holder was preempted */
+}
+
+static void vreq_cache_unlock(struct vlun_vdisk *vd)
+{
+	atomic_flag_clear_explicit(&vd->vreq_lock, memory_order_release);
+}
+
+/* A zeroed vreq (with room for pc0), from vd's cache when it has one. */
+static struct vreq *vreq_alloc(struct vlun_vdisk *vd)
+{
+	void *r;
+	vreq_cache_lock(vd);
+	r = vd->vreq_cache;
+	if (r) {
+		vd->vreq_cache = *(void **)r;
+		vd->vreq_ncache--;
+	}
+	vreq_cache_unlock(vd);
+	if (!r)
+		return calloc(1, VREQ_SIZE);
+	memset(r, 0, VREQ_SIZE);
+	return r;
+}
+
+/* Gives r back to vd's cache (bounded) or to malloc. vd must stay open
+ * meanwhile: call before the request is counted out of vd->inflight. */
+static void vreq_release(struct vlun_vdisk *vd, struct vreq *r)
+{
+	void *m = r;
+	vreq_cache_lock(vd);
+	if (vd->vreq_ncache < VREQ_CACHE_MAX) {
+		*(void **)m = vd->vreq_cache;
+		vd->vreq_cache = m;
+		vd->vreq_ncache++;
+		m = NULL;
+	}
+	vreq_cache_unlock(vd);
+	free(m);
+}
+
+static void vreq_cache_drain(struct vlun_vdisk *vd)
+{
+	while (vd->vreq_cache) {
+		void *m = vd->vreq_cache;
+		vd->vreq_cache = *(void **)m;
+		free(m);
+	}
+	vd->vreq_ncache = 0;
+}
 
 static uint64_t iov_len_total(const struct iovec *iov, int n)
 {
@@ -440,7 +504,7 @@ static void vreq_finish(struct vreq *r)
 			st == VLUN_OK ? 0 : -EIO);
 	if (r->snap_side)
 		snap_write_exit(r->snap, r->snap_side - 1);
-	free(r);
+	vreq_release(vd, r);
 	/* Count it out first: done() may close the disk. */
 	vdisk_inflight_dec(vd);
 	q->done(q, (enum vlun_status)st);
@@ -1339,7 +1403,7 @@ VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)
 	bool standby_stale = req->op == VLUN_OP_READ && atomic_load(&vd->pool->ha_fenced) &&
 			     pool_ha_standby_sync(vd->pool) < 0;
 
-	struct vreq *r = calloc(1, VREQ_SIZE);
+	struct vreq *r = vreq_alloc(vd);
 	if (!r) {
 		if (snap_side >= 0)
 			snap_write_exit(ss, (unsigned)snap_side);
@@ -1392,7 +1456,7 @@ VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)
 	if (rr < 0) {
 		if (r->snap_side)
 			snap_write_exit(r->snap, r->snap_side - 1);
-		free(r);
+		vreq_release(vd, r);
 		vdisk_inflight_dec(vd);
 		return rr;
 	}
@@ -1556,6 +1620,7 @@ VLUN_EXPORT void vlun_vdisk_close(struct vlun_vdisk *vd)
 	/* NO_WRITE waiters cannot be left behind: nothing is in flight. */
 	pthread_mutex_unlock(&p->ctl_lock);
 	vlun_map_free(vd->map);
+	vreq_cache_drain(vd);
 	pthread_mutex_destroy(&vd->lock);
 	pthread_cond_destroy(&vd->idle);
 	free(vd);
@@ -1702,6 +1767,7 @@ void vdisk_free_view(struct vlun_vdisk *vd)
 	if (!vd)
 		return;
 	vlun_map_free(vd->map);
+	vreq_cache_drain(vd);
 	pthread_mutex_destroy(&vd->lock);
 	pthread_cond_destroy(&vd->idle);
 	free(vd);
