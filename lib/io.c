@@ -170,6 +170,14 @@ struct vlun_io_engine {
 	bool cq_started, zero_started;
 };
 
+/* Submission plug (vlun_io_plug): the SQEs this thread queues for plug_e
+ * meanwhile go to the kernel in one io_uring_submit at the unplug.
+ * initial-exec: handler_vlun.so may import nothing but libc and tcmu (no
+ * __tls_get_addr). */
+static __thread struct vlun_io_engine *plug_e __attribute__((tls_model("initial-exec")));
+static __thread unsigned plug_depth __attribute__((tls_model("initial-exec")));
+static __thread unsigned plug_queued __attribute__((tls_model("initial-exec")));
+
 /* Test hook (io.h): io_uring setup fails with this -errno when non-zero. */
 static atomic_int uring_fail_injected;
 static atomic_bool uring_fallback_warned, valgrind_noted;
@@ -401,7 +409,10 @@ static int issue(struct vlun_io_engine *e, struct vlun_pio *pio)
 	if (e->backend == IO_BACKEND_URING) {
 		pthread_mutex_lock(&e->sq_lock);
 		prep_req_locked(e, pio, &q);
-		submit_locked(e);
+		if (plug_e == e)
+			plug_queued++; /* submitted at the unplug */
+		else
+			submit_locked(e);
 		pthread_mutex_unlock(&e->sq_lock);
 		return 0;
 	}
@@ -419,6 +430,33 @@ static int issue(struct vlun_io_engine *e, struct vlun_pio *pio)
 	pthread_cond_signal(&e->wq_cond);
 	pthread_mutex_unlock(&e->wq_lock);
 	return 0;
+}
+
+static void plug_flush(struct vlun_io_engine *e)
+{
+	if (!plug_queued)
+		return;
+	pthread_mutex_lock(&e->sq_lock);
+	submit_locked(e);
+	pthread_mutex_unlock(&e->sq_lock);
+	plug_queued = 0;
+}
+
+void vlun_io_plug(struct vlun_io_engine *e)
+{
+	if (plug_depth++ == 0 && e && e->backend == IO_BACKEND_URING)
+		plug_e = e;
+}
+
+void vlun_io_unplug(struct vlun_io_engine *e)
+{
+	(void)e; /* the outermost plug's engine is the one held back */
+	if (plug_depth == 0 || --plug_depth > 0)
+		return;
+	if (plug_e)
+		plug_flush(plug_e);
+	plug_e = NULL;
+	plug_queued = 0;
 }
 
 static int resubmit(struct vlun_io_engine *e, struct vlun_pio *pio)
@@ -476,6 +514,13 @@ int vlun_io_submit(struct vlun_io_engine *e, struct vlun_pio *pio)
 	}
 
 	pthread_mutex_lock(&e->lock);
+	if (!on_cq_thread(e) && e->inflight >= e->depth && plug_e == e && plug_queued) {
+		/* what this thread holds back counts as in flight: send it
+		 * before waiting for room */
+		pthread_mutex_unlock(&e->lock);
+		plug_flush(e);
+		pthread_mutex_lock(&e->lock);
+	}
 	if (!on_cq_thread(e))
 		while (e->inflight >= e->depth)
 			pthread_cond_wait(&e->space, &e->lock);

@@ -63,6 +63,13 @@ void vlun_io_engine_free(struct vlun_io_engine *e); /* drains in-flight I/O firs
  * EINTR/EAGAIN retried; an unaligned buffer on an O_DIRECT fd goes through
  * a bounce buffer. done() runs on the completion thread. */
 int vlun_io_submit(struct vlun_io_engine *e, struct vlun_pio *pio);
+/* Plug: the io_uring requests this thread queues until the matching
+ * unplug go to the kernel in one submission (a request split into pieces,
+ * a flush of every member). Nests; the thread must not wait for anything
+ * but vlun_io_submit's room (which sends what is held back first) while
+ * plugged. No effect on the threads backend. */
+void vlun_io_plug(struct vlun_io_engine *e);
+void vlun_io_unplug(struct vlun_io_engine *e);
 /* Runs fn(arg) on the completion thread (for deferred completions). */
 int vlun_io_defer(struct vlun_io_engine *e, void (*fn)(void *), void *arg);
 /* Test hook: no request (SQE or syscall) carries more than max bytes (0 =

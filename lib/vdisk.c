@@ -1250,6 +1250,7 @@ static void dispatch(struct vreq *r, uint64_t boff, uint64_t len)
 	uint64_t done = 0;
 
 	unsigned side = pool_io_enter(p);
+	vlun_io_plug(p->io); /* the pieces go to the kernel in one submission */
 	while (done < ns) {
 		int n = vlun_map_lookup(vd->map, vs + done, ns - done, ext, LOOKUP_BATCH);
 		if (n == -ENOBUFS)
@@ -1327,6 +1328,7 @@ static void dispatch(struct vreq *r, uint64_t boff, uint64_t len)
 		}
 		done = ext[n - 1].vsector + ext[n - 1].nsectors - vs;
 	}
+	vlun_io_unplug(p->io);
 	pool_io_exit(p, side);
 }
 
@@ -1356,6 +1358,7 @@ static void flush_start(struct vreq *r)
 		pool_ctl_queue(p, &pc->w);
 		return;
 	}
+	vlun_io_plug(p->io); /* one submission for all members */
 	for (uint32_t m = 0; m < p->nmembers; m++) {
 		/* A failed member holds no copy anyone relies on. */
 		if (!p->members[m].dev || atomic_load(&p->members[m].failed))
@@ -1368,6 +1371,7 @@ static void flush_start(struct vreq *r)
 		pc->kind = PK_FLUSH;
 		piece_submit(pc, m, VLUN_PIO_FSYNC, 0);
 	}
+	vlun_io_unplug(p->io);
 }
 
 VLUN_EXPORT int vlun_vdisk_submit(struct vlun_vdisk *vd, struct vlun_req *req)

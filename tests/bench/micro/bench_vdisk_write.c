@@ -7,7 +7,7 @@
  * and "thinft" (thin, its region discarded and rewritten by a neighbour).
  *
  *   bench_vdisk_write [--ops N] [--only CASE] [--bs BYTES] [--qd N]
- *                     [--buffered] [--neighbour]
+ *                     [--buffered] [--neighbour] [--mirror]
  *
  * Cases: linear, thin (random BS writes at QD in a 64 MiB region).
  *   --buffered   members opened without O_DIRECT (VLUN_OPEN_NO_DIRECT), as
@@ -15,6 +15,8 @@
  *   --neighbour  while a case runs, a thread UNMAPs thinft's region and
  *                rewrites it with 1 MiB writes at QD8 (first touch: the
  *                controller allocates, commits, frees), in a loop
+ *   --mirror     the linear disk's region is mirrored on the other member
+ *                (resynced first): every write to it is two pieces
  * Prints per case: wall and CPU (all threads) ns per write, p50/p99/max
  * completion latency in µs. $VLUN_BENCH_DIR as the other benchmarks;
  * VLUN_IO_BACKEND selects the engine's I/O backend.
@@ -199,6 +201,7 @@ int main(int argc, char **argv)
 	uint64_t bs = parse_u64(argc, argv, "--bs", 4096);
 	unsigned qd = (unsigned)parse_u64(argc, argv, "--qd", 32);
 	bool buffered = has_flag(argc, argv, "--buffered"), neighbour = has_flag(argc, argv, "--neighbour");
+	bool mirror = has_flag(argc, argv, "--mirror");
 	char dir[PATH_MAX], path[2][PATH_MAX + 32] = { "", "" }, *paths[2], *why = NULL;
 	struct vlun_pool_create_opts po = { .name = "benchpool", .meta_bytes = 16ull << 20 };
 	static const char *const names[] = { "linear", "thin", "thinft" };
@@ -245,12 +248,23 @@ int main(int argc, char **argv)
 			.name = names[i], .layout = i ? VLUN_LAYOUT_THIN : VLUN_LAYOUT_LINEAR,
 			.size_bytes = VDISK, .chunk_bytes = i ? CHUNK : 0,
 		};
-		if ((r = vlun_vdisk_create(pool, &vo, &why)) < 0 ||
-		    (r = vlun_vdisk_open(pool, names[i], 0, &vds[i], &why)) < 0) {
+		if ((r = vlun_vdisk_create(pool, &vo, &why)) < 0) {
 			fprintf(stderr, "bench_vdisk_write: vdisk %s: %s\n", names[i], why ? why : strerror(-r));
 			goto out;
 		}
 	}
+	/* --mirror: the linear disk's region gets a second copy, resynced
+	 * before the disks open (a write is then two pieces) */
+	if (mirror && ((r = vlun_mirror_add(pool, "linear", 0, REGION, NULL, 0, &why)) < 0 ||
+		       (r = vlun_jobs_run(pool, NULL, NULL)) < 0)) {
+		fprintf(stderr, "bench_vdisk_write: mirror of linear: %s\n", why ? why : strerror(-r));
+		goto out;
+	}
+	for (int i = 0; i < 3; i++)
+		if ((r = vlun_vdisk_open(pool, names[i], 0, &vds[i], &why)) < 0) {
+			fprintf(stderr, "bench_vdisk_write: vdisk %s: %s\n", names[i], why ? why : strerror(-r));
+			goto out;
+		}
 	/* prefill linear and thin (thin: every chunk of the region allocated) */
 	for (int i = 0; i < 2; i++) {
 		for (uint64_t off = 0; off < REGION; off += CHUNK)
@@ -282,9 +296,9 @@ int main(int argc, char **argv)
 			goto out;
 		uint64_t c1 = bench_cpu(), t1 = bench_wall();
 		qsort(lane.lat, lane.nlat, sizeof(uint64_t), cmp_u64);
-		printf("bench=vdisk_write\tdisk=%s\tio_bytes=%" PRIu64 "\tqd=%u\tmembers=%s\tneighbour=%d\tops=%" PRIu64
+		printf("bench=vdisk_write\tdisk=%s\tio_bytes=%" PRIu64 "\tqd=%u\tmembers=%s\tneighbour=%d\tmirror=%d\tops=%" PRIu64
 		       "\tns_per_op=%.1f\tcpu_ns_per_op=%.1f\tp50_us=%.1f\tp99_us=%.1f\tmax_us=%.1f\tio_backend=%s\n",
-		       names[i], bs, qd, buffered ? "buffered" : "direct", neighbour, ops,
+		       names[i], bs, qd, buffered ? "buffered" : "direct", neighbour, mirror, ops,
 		       (double)(t1 - t0) / (double)ops, (double)(c1 - c0) / (double)ops,
 		       lane.nlat ? (double)lane.lat[lane.nlat / 2] / 1e3 : 0,
 		       lane.nlat ? (double)lane.lat[lane.nlat * 99 / 100] / 1e3 : 0,
