@@ -296,9 +296,9 @@ int main(int argc, char **argv)
 			goto out;
 		uint64_t c1 = bench_cpu(), t1 = bench_wall();
 		qsort(lane.lat, lane.nlat, sizeof(uint64_t), cmp_u64);
-		printf("bench=vdisk_write\tdisk=%s\tio_bytes=%" PRIu64 "\tqd=%u\tmembers=%s\tneighbour=%d\tmirror=%d\tops=%" PRIu64
+		printf("bench=vdisk_write\tmode=%s\top=write\tdisk=%s\tio_bytes=%" PRIu64 "\tqd=%u\tmembers=%s\tneighbour=%d\tmirror=%d\tops=%" PRIu64
 		       "\tns_per_op=%.1f\tcpu_ns_per_op=%.1f\tp50_us=%.1f\tp99_us=%.1f\tmax_us=%.1f\tio_backend=%s\n",
-		       names[i], bs, qd, buffered ? "buffered" : "direct", neighbour, mirror, ops,
+		       names[i], names[i], bs, qd, buffered ? "buffered" : "direct", neighbour, mirror, ops,
 		       (double)(t1 - t0) / (double)ops, (double)(c1 - c0) / (double)ops,
 		       lane.nlat ? (double)lane.lat[lane.nlat / 2] / 1e3 : 0,
 		       lane.nlat ? (double)lane.lat[lane.nlat * 99 / 100] / 1e3 : 0,
