@@ -155,11 +155,16 @@ struct vlun_io_engine {
 	struct tjob *cq_head, **cq_tail;
 	bool cq_stop;
 
-	pthread_mutex_t lock;      /* inflight, defer list, zero list, completion list */
+	pthread_mutex_t lock;      /* defer list, zero list, completion list; the
+				    * waits for space and idle */
 	pthread_cond_t space;      /* inflight < depth */
 	pthread_cond_t idle;       /* inflight == 0 && no deferred work */
 	pthread_cond_t zero_cond;  /* zero worker has work */
-	unsigned inflight;         /* pios submitted and not completed */
+	/* pios submitted and not completed: changed without the lock; the
+	 * lock is only taken to wake a waiter (space_waiters > 0, or the
+	 * count reached zero) */
+	_Atomic unsigned inflight;
+	_Atomic unsigned space_waiters;
 	bool defer_running;        /* the completion thread is running deferred work */
 	struct defer_item *defer_head, **defer_tail;
 	struct zero_job *zero_head, **zero_tail;
@@ -486,6 +491,51 @@ static bool fd_is_blockdev(int fd)
 	return fstat(fd, &st) == 0 && S_ISBLK(st.st_mode);
 }
 
+/* One more pio in flight; waits for room (inflight < depth) except on the
+ * completion thread, which must never wait. */
+static void inflight_inc(struct vlun_io_engine *e)
+{
+	if (on_cq_thread(e)) {
+		atomic_fetch_add(&e->inflight, 1);
+		return;
+	}
+	unsigned n = atomic_load_explicit(&e->inflight, memory_order_relaxed);
+	for (;;) {
+		if (n < e->depth) {
+			if (atomic_compare_exchange_weak(&e->inflight, &n, n + 1))
+				return;
+			continue;
+		}
+		/* what this thread holds back counts as in flight: send it
+		 * before waiting for room */
+		if (plug_e == e && plug_queued)
+			plug_flush(e);
+		pthread_mutex_lock(&e->lock);
+		/* seq_cst pairs with inflight_dec: either we see its decrement
+		 * or it sees us waiting (and signals under the lock) */
+		atomic_fetch_add(&e->space_waiters, 1);
+		while (atomic_load(&e->inflight) >= e->depth)
+			pthread_cond_wait(&e->space, &e->lock);
+		atomic_fetch_sub(&e->space_waiters, 1);
+		pthread_mutex_unlock(&e->lock);
+		n = atomic_load_explicit(&e->inflight, memory_order_relaxed);
+	}
+}
+
+/* One pio less in flight; wakes a submitter waiting for room, and the
+ * drain when nothing is left. */
+static void inflight_dec(struct vlun_io_engine *e)
+{
+	unsigned n = atomic_fetch_sub(&e->inflight, 1);
+	if (atomic_load(&e->space_waiters) == 0 && n != 1)
+		return;
+	pthread_mutex_lock(&e->lock);
+	pthread_cond_signal(&e->space);
+	if (atomic_load(&e->inflight) == 0 && !e->defer_head && !e->defer_running)
+		pthread_cond_broadcast(&e->idle);
+	pthread_mutex_unlock(&e->lock);
+}
+
 int vlun_io_submit(struct vlun_io_engine *e, struct vlun_pio *pio)
 {
 	if (!e || !pio || !pio->done || pio->fd < 0 || pio->op > VLUN_PIO_ZERO)
@@ -513,19 +563,7 @@ int vlun_io_submit(struct vlun_io_engine *e, struct vlun_pio *pio)
 			return -ENOMEM;
 	}
 
-	pthread_mutex_lock(&e->lock);
-	if (!on_cq_thread(e) && e->inflight >= e->depth && plug_e == e && plug_queued) {
-		/* what this thread holds back counts as in flight: send it
-		 * before waiting for room */
-		pthread_mutex_unlock(&e->lock);
-		plug_flush(e);
-		pthread_mutex_lock(&e->lock);
-	}
-	if (!on_cq_thread(e))
-		while (e->inflight >= e->depth)
-			pthread_cond_wait(&e->space, &e->lock);
-	e->inflight++;
-	pthread_mutex_unlock(&e->lock);
+	inflight_inc(e);
 
 	int r;
 	if (pio->op == VLUN_PIO_ZERO && fd_is_blockdev(pio->fd)) {
@@ -535,12 +573,7 @@ int vlun_io_submit(struct vlun_io_engine *e, struct vlun_pio *pio)
 	}
 	if (r < 0) {
 		pio_ext_release(pio);
-		pthread_mutex_lock(&e->lock);
-		e->inflight--;
-		pthread_cond_signal(&e->space);
-		if (e->inflight == 0 && !e->defer_head)
-			pthread_cond_broadcast(&e->idle);
-		pthread_mutex_unlock(&e->lock);
+		inflight_dec(e);
 	}
 	return r;
 }
@@ -607,13 +640,7 @@ static void pio_complete(struct vlun_io_engine *e, struct vlun_pio *pio, int res
 		copy_to_iov(pio->iov, pio->iovcnt, x->buf, pio->length);
 	pio_ext_release(pio);
 	pio->done(pio, res);
-
-	pthread_mutex_lock(&e->lock);
-	e->inflight--;
-	pthread_cond_signal(&e->space);
-	if (e->inflight == 0 && !e->defer_head && !e->defer_running)
-		pthread_cond_broadcast(&e->idle);
-	pthread_mutex_unlock(&e->lock);
+	inflight_dec(e);
 }
 
 static void handle_cqe(struct vlun_io_engine *e, struct vlun_pio *pio, int res)
@@ -719,7 +746,7 @@ static void run_deferred(struct vlun_io_engine *e)
 	}
 	pthread_mutex_lock(&e->lock);
 	e->defer_running = false;
-	if (e->inflight == 0 && !e->defer_head)
+	if (atomic_load(&e->inflight) == 0 && !e->defer_head)
 		pthread_cond_broadcast(&e->idle);
 	pthread_mutex_unlock(&e->lock);
 }
@@ -1117,7 +1144,7 @@ void vlun_io_engine_free(struct vlun_io_engine *e)
 	/* Drain: everything submitted completes (done callbacks may submit
 	 * more; wait for that too). */
 	pthread_mutex_lock(&e->lock);
-	while (e->inflight > 0 || e->defer_head || e->defer_running)
+	while (atomic_load(&e->inflight) > 0 || e->defer_head || e->defer_running)
 		pthread_cond_wait(&e->idle, &e->lock);
 	pthread_mutex_unlock(&e->lock);
 	engine_destroy(e);
