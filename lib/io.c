@@ -166,6 +166,8 @@ struct vlun_io_engine {
 	_Atomic unsigned inflight;
 	_Atomic unsigned space_waiters;
 	bool defer_running;        /* the completion thread is running deferred work */
+	_Atomic bool defer_queued; /* defer_head may be non-NULL (set with it under
+				    * lock): run_deferred skips the lock without */
 	struct defer_item *defer_head, **defer_tail;
 	struct zero_job *zero_head, **zero_tail;
 	bool zero_stop;
@@ -585,6 +587,7 @@ static void defer_push(struct vlun_io_engine *e, struct defer_item *d)
 	bool was_empty = !e->defer_head;
 	*e->defer_tail = d;
 	e->defer_tail = &d->next;
+	atomic_store(&e->defer_queued, true);
 	if (e->backend == IO_BACKEND_THREADS)
 		pthread_cond_signal(&e->cq_cond);
 	pthread_mutex_unlock(&e->lock);
@@ -726,11 +729,17 @@ static void handle_cqe(struct vlun_io_engine *e, struct vlun_pio *pio, int res)
 
 static void run_deferred(struct vlun_io_engine *e)
 {
+	/* Called after every batch of completions; most have nothing
+	 * deferred. A push after this check wakes the thread again (NOP /
+	 * cq_cond), as it did before. */
+	if (!atomic_load(&e->defer_queued))
+		return;
 	for (;;) {
 		pthread_mutex_lock(&e->lock);
 		struct defer_item *d = e->defer_head;
 		e->defer_head = NULL;
 		e->defer_tail = &e->defer_head;
+		atomic_store(&e->defer_queued, false);
 		e->defer_running = d != NULL;
 		pthread_mutex_unlock(&e->lock);
 		if (!d)
