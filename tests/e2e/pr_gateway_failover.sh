@@ -181,7 +181,7 @@ scenario_main() {
 	# the cfgstring names the members by a glob: LIO splits a TCMU device's
 	# dev_config at commas, so a comma list cannot reach the handler
 	local gspec="/dev/mapper/mpath[${m0#mpath}${m1#mpath}]"
-	must test "$(ls -d $gspec | paste -sd,)" = "$spec1"
+	must test "$(ls -d $gspec | sort | paste -sd,)" = "$(tr , '\n' <<<"$spec1" | sort | paste -sd,)"
 	out=$({ echo "/backstores/user:vlun create name=vd0 size=$GW_SIZE cfgstring=$gspec/vd0 hw_max_sectors=2048"
 		target_export_cmds /backstores/user:vlun/vd0; } | tcli)
 	echo "$out"
