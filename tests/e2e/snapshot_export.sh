@@ -1,22 +1,29 @@
 # suites: e2e snap
 # summary: snapshot LUNs over iSCSI: cmp of a read-only snapshot against its creation image while fio writes the source; rw export; delete frees the reserve
 #
-# A linear vdisk src (48 MiB) exported as LUN 0 over one iSCSI portal is
-# filled with random data, whose copy is kept as the image. Snapshot s1 is
-# created through the holder (`vlunctl snapshot create`, control channel)
-# and exported as LUN 1 (cfgstring <pool>/src@s1: read-only). While fio
-# writes the source at random (4-64 KiB, QD8), the host reads LUN 1 again
-# and again: every pass must equal the image (cmp), and again after fio.
-# A write to LUN 1 must fail (write protected). Snapshot s2 is exported
-# writable (";rw") as LUN 2: the host's write reads back from LUN 2 while
-# the source and s1 stay as they were. `vlunctl snapshot list` must show
-# the sessions, open, with saved bytes in the reserve; deleting the
-# snapshots (after their LUNs are removed) must give the reserve's space
-# back to the pool (free bytes as before the first snapshot).
+# A linear vdisk src (16 MiB) exported as LUN 0 over one iSCSI portal is
+# filled with random data, whose copy is kept as the image. Snapshots s1
+# and s2 are created through the holder (`vlunctl snapshot create`,
+# control channel) and exported as LUN 1 (cfgstring <pool>/src@s1:
+# read-only) and LUN 2 (<pool>/src@s2;rw: writable). While fio writes the
+# source at random (4-64 KiB, QD8), the host reads LUN 1 again and again:
+# every pass must equal the image (cmp), and again after fio. A write to
+# LUN 1 must fail (write protected). `vlunctl snapshot list` must show the
+# sessions, open, with saved bytes in the reserve that both share. LUN 2
+# still equals the image after fio; the host's write to it reads back
+# from LUN 2 while the source and s1 (which shared the saved chunks) stay
+# as they were. Deleting the snapshots (after their LUNs are removed) must
+# give the reserve's space back to the pool (free bytes as before the
+# first snapshot).
+#
+# Time (TCG, where a full read of a LUN and every targetcli start cost
+# seconds): a small disk (16 MiB: 256 chunks, fio writes a good part of
+# them in 10 s), short cmp passes, both snapshot LUNs made in one
+# targetcli run and removed in one.
 
-SIZE=48M
-SIZE_B=$((48 * 1048576))
-RESERVE=64M
+SIZE=16M
+SIZE_B=$((16 * 1048576))
+RESERVE=32M
 SPEC=$POOL_DIR
 BYPATH=/dev/disk/by-path
 
@@ -47,22 +54,34 @@ ok_and_says() { # rc output pattern
 }
 gt0() { [ "${1:-0}" -gt 0 ] 2>/dev/null || { echo "'$1' is not above 0"; return 1; }; }
 
-# a LUN of backstore $1 in the target, seen by the logged-in host as LUN $2
+# lun_add BACKSTORE CFGSTRING LUN [BACKSTORE CFGSTRING LUN]...: the
+# backstores and their LUNs in the target (one targetcli run), seen by the
+# logged-in host
 lun_add() {
-	tcli <<-EOC
-	/iscsi/$TGT/tpg1/luns create /backstores/user:vlun/$1 lun=$2
-	EOC
+	local a=("$@") i cmds=""
+	for ((i = 0; i + 2 < ${#a[@]}; i += 3)); do
+		cmds+="/backstores/user:vlun create name=${a[i]} size=$SIZE cfgstring=${a[i + 1]} hw_max_sectors=2048"$'\n'
+		cmds+="/iscsi/$TGT/tpg1/luns create /backstores/user:vlun/${a[i]} lun=${a[i + 2]}"$'\n'
+	done
+	tcli <<<"$cmds"
+	for ((i = 0; i + 2 < ${#a[@]}; i += 3)); do
+		test -n "$(configfs_dev "${a[i]}")" || { echo "no backstore ${a[i]} in configfs"; return 1; }
+	done
 	iscsiadm -m session --rescan >/dev/null
 	udevadm settle
-	wait_for 30 lun_ready "$2"
+	for ((i = 0; i + 2 < ${#a[@]}; i += 3)); do
+		wait_for 30 lun_ready "${a[i + 2]}" || return 1
+	done
 }
-lun_remove() { # backstore lun
-	local dev; dev=$(readlink -f "$(lun_dev "$2")")
-	[ -b "$dev" ] && echo 1 >"/sys/block/$(basename "$dev")/device/delete"
-	tcli <<-EOC
-	/iscsi/$TGT/tpg1/luns delete lun=$2
-	/backstores/user:vlun delete $1
-	EOC
+lun_remove() { # backstore lun [backstore lun]...: one targetcli run
+	local dev cmds=""
+	while [ $# -ge 2 ]; do
+		dev=$(readlink -f "$(lun_dev "$2")")
+		[ -b "$dev" ] && echo 1 >"/sys/block/$(basename "$dev")/device/delete"
+		cmds+="/iscsi/$TGT/tpg1/luns delete lun=$2"$'\n'"/backstores/user:vlun delete $1"$'\n'
+		shift 2
+	done
+	tcli <<<"$cmds"
 }
 
 scenario_main() {
@@ -97,26 +116,24 @@ scenario_main() {
 	step "fill src with random data; keep the image"
 	must dd if=/dev/urandom of=/var/lib/vlun/image0 bs=1M count=$((SIZE_B / 1048576)) status=none
 	must dd if=/var/lib/vlun/image0 of="$(lun_dev 0)" bs=1M oflag=direct status=none
-	check "src reads back the image" lun_equals 0 /var/lib/vlun/image0
 
-	step "snapshot s1 through the holder, exported read-only as LUN 1"
+	step "snapshots s1 and s2 through the holder, exported as LUN 1 (read-only) and LUN 2 (;rw)"
 	out=$(vlunctl snapshot create "$SPEC" src s1 --reserve $RESERVE 2>&1); rc=$?
 	echo "$out"
 	check "vlunctl snapshot create exited 0 (done by the running tcmu-runner)" \
 		ok_and_says "$rc" "$out" 'done by the running'
+	must vlunctl snapshot create "$SPEC" src s2
 	show vlunctl snapshot list "$SPEC"
-	out=$(tcli <<<"/backstores/user:vlun create name=snap1 size=$SIZE cfgstring=$SPEC/src@s1 hw_max_sectors=2048")
-	echo "$out"
-	must test -n "$(configfs_dev snap1)"
-	must lun_add snap1 1
+	must lun_add snap1 "$SPEC/src@s1" 1 snap2 "$SPEC/src@s2;rw" 2
+	# src reads through to the source while nothing is saved: the fill landed
 	check "LUN 1 (src@s1) equals the image before any write" lun_equals 1 /var/lib/vlun/image0
 	check "a write to the read-only snapshot LUN fails" \
 		sh -c "! dd if=/dev/zero of='$(lun_dev 1)' bs=4k count=1 oflag=direct status=none"
 
-	step "fio randwrite on src (4-64k, QD8, 20 s) while the host cmp's LUN 1 against the image"
+	step "fio randwrite on src (4-64k, QD8, 10 s) while the host cmp's LUN 1 against the image"
 	# fio splits --filename at ':', which by-path names contain: the sd node
 	fio --name=src --filename="$(readlink -f "$(lun_dev 0)")" --direct=1 --ioengine=libaio --iodepth=8 --rw=randwrite \
-		--bsrange=4k-64k --size=$SIZE --time_based --runtime=20 --output-format=json \
+		--bsrange=4k-64k --size=$SIZE --time_based --runtime=10 --output-format=json \
 		--output="$LAB_SDIR/fio.json" >"$LAB_SDIR/fio.stderr" 2>&1 &
 	fio_pid=$!
 	t=$(lab_uptime)
@@ -134,40 +151,37 @@ scenario_main() {
 	check "src no longer equals the image (fio wrote it)" lun_differs 0 /var/lib/vlun/image0
 	fact "snapshot LUN compared $passes times with its image while fio wrote the source for $(_lab_t "$t") s, $bad differences"
 
-	step "vlunctl snapshot list: s1 active, open, saved bytes in the reserve"
+	step "vlunctl snapshot list: s1 and s2 active, open, the saved chunks in the reserve shared"
 	show vlunctl snapshot list "$SPEC"
 	check "s1 is active" eq "$(snap_field s1 state)" active
 	check "s1 is open (exported)" eq "$(snap_field s1 open)" True
+	check "s2 is open (exported)" eq "$(snap_field s2 open)" True
 	used=$(snap_field s1 reserve_used_bytes)
 	check "the reserve holds saved chunks ($used bytes)" gt0 "$used"
 	check "s1 saved bytes > 0" gt0 "$(snap_field s1 saved_bytes)"
+	check "s1 and s2 share them: one copy each (shared bytes = saved = reserve used)" \
+		eq "$(snap_field s1 shared_bytes) $(snap_field s2 saved_bytes)" "$used $used"
 	check "deleting the exported s1 is refused (exit 4)" \
 		sh -c "vlunctl snapshot delete '$SPEC' src s1; [ \$? = 4 ]"
 
-	step "snapshot s2 exported writable (;rw) as LUN 2"
-	must vlunctl snapshot create "$SPEC" src s2
-	must dd if="$(lun_dev 0)" of=/var/lib/vlun/image2 bs=1M iflag=direct status=none
-	must cp /var/lib/vlun/image2 /var/lib/vlun/src-now
-	out=$(tcli <<<"/backstores/user:vlun create name=snap2 size=$SIZE cfgstring=$SPEC/src@s2;rw hw_max_sectors=2048")
-	echo "$out"
-	must test -n "$(configfs_dev snap2)"
-	must lun_add snap2 2
-	check "LUN 2 (src@s2) equals src at its creation" lun_equals 2 /var/lib/vlun/image2
+	step "write to the writable snapshot LUN 2"
+	must cp /var/lib/vlun/image0 /var/lib/vlun/image2
+	must dd if="$(lun_dev 0)" of=/var/lib/vlun/src-now bs=1M iflag=direct status=none
+	check "LUN 2 (src@s2) equals the image (src at its creation) after fio" lun_equals 2 /var/lib/vlun/image2
 	must dd if=/dev/urandom of=/var/lib/vlun/patch bs=1M count=4 status=none
 	check "a 4 MiB write at 8 MiB to the writable snapshot succeeds" \
 		dd if=/var/lib/vlun/patch of="$(lun_dev 2)" bs=1M seek=8 oflag=direct status=none
 	must dd if=/var/lib/vlun/patch of=/var/lib/vlun/image2 bs=1M seek=8 conv=notrunc status=none
 	check "LUN 2 reads its write back (cmp with the patched image)" lun_equals 2 /var/lib/vlun/image2
-	check "LUN 1 still equals its image" lun_equals 1 /var/lib/vlun/image0
+	check "LUN 1 still equals its image (s2's write did not touch the shared copies)" lun_equals 1 /var/lib/vlun/image0
 	check "src did not change (the write went to s2 only)" same_digest "$(lun_dev 0)" /var/lib/vlun/src-now
 	show vlunctl snapshot list "$SPEC"
 	show vlunctl pool show "$SPEC"
 
 	step "remove the snapshot LUNs, delete the snapshots: the reserve's space goes back to the pool"
-	lun_remove snap2 2
+	lun_remove snap2 2 snap1 1
 	must vlunctl snapshot delete "$SPEC" src s2
 	check "one session left" eq "$(nsnaps)" 1
-	lun_remove snap1 1
 	out=$(vlunctl snapshot delete "$SPEC" src s1 2>&1); rc=$?
 	echo "$out"
 	check "deleting the last snapshot exits 0 and says the reserve was deleted" \
