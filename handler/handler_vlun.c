@@ -291,6 +291,18 @@ static bool vlun_check_config(const char *cfgstring, char **reason)
 	bool ok = false, found = false;
 	int r;
 
+	/* The kernel stores a backstore's cfgstring in TCMU's dev_config, and
+	 * its control parser splits the written options at ',': the handler's
+	 * open would get the part before the first comma (measured in the
+	 * lab, docs/pr-lab.md). vlunctl takes comma lists; a backstore cannot. */
+	if (strchr(cfgstring, ',')) {
+		if (asprintf(reason, "cfgstring '%s' contains ',': the kernel splits a TCMU backstore's "
+			     "config at commas, so the handler would get only '%.*s'; name the members "
+			     "with a directory (of symlinks to them) or a glob such as /dev/mapper/lun[01]",
+			     cfgstring, (int)strcspn(cfgstring, ","), cfgstring) < 0)
+			*reason = NULL;
+		goto out;
+	}
 	r = vlun_cfg_parse(cfg_strip(cfgstring), &cfg, &why);
 	if (r < 0) {
 		if (asprintf(reason, "%s", why ? why : "cannot parse the cfgstring") < 0)

@@ -4,7 +4,7 @@
  * accepts a good cfgstring with and without the "vlun/" prefix, and for a
  * bad one returns false with a reason naming what is wrong: bad grammar,
  * a pool directory without members, a missing virtual disk (listing the
- * ones that exist).
+ * ones that exist), and a comma (the kernel would cut the cfgstring there).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -75,6 +75,19 @@ static void test_reasons(void **s)
 	r = check("vlun/", dir, "/does-not-exist/vd", false);
 	assert_non_null(strstr(r, "does-not-exist"));
 	free(r);
+
+	/* a comma list, valid for vlunctl, cannot pass through the kernel's
+	 * TCMU dev_config (split at ','); the same members as a glob can */
+	char list[2 * PATH_MAX + 64];
+	snprintf(list, sizeof(list), "%s/member0.img,%s/member1.img", dir, dir);
+	r = check("vlun/", list, "/vd", false);
+	assert_non_null(strstr(r, "','"));
+	assert_non_null(strstr(r, "glob"));
+	free(r);
+	r = check("", dir, "/vd;members=/a,/b", false);
+	assert_non_null(strstr(r, "','"));
+	free(r);
+	free(check("vlun/", dir, "/member[01].img/vd", true));
 }
 
 static int setup(void **s)
