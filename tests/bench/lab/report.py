@@ -56,7 +56,7 @@ def read_kv(path):
 
 
 def fio_figures(path):
-    """IOPS, MB/s, p50 and p99 total latency in us, error; None if unreadable."""
+    """IOPS, MB/s, p50, p99 and max total latency in us, error; None if unreadable."""
     try:
         with open(path) as f:
             text = f.read()
@@ -68,11 +68,14 @@ def fio_figures(path):
     rd, wr = jb["read"], jb["write"]
     main = rd if rd["io_bytes"] >= wr["io_bytes"] else wr
     pct = main.get("lat_ns", {}).get("percentile") or main.get("clat_ns", {}).get("percentile") or {}
+    lmax = main.get("lat_ns", {}).get("max") or main.get("clat_ns", {}).get("max") or 0
     return {
         "iops": rd["iops"] + wr["iops"],
         "mbps": (rd["bw_bytes"] + wr["bw_bytes"]) / 1e6,
         "p50_us": pct.get("50.000000", 0) / 1e3,
         "p99_us": pct.get("99.000000", 0) / 1e3,
+        # the slowest single command: a stall shows here even when p99 hides it
+        "max_us": lmax / 1e3,
         "error": jb.get("error", 0),
     }
 
@@ -100,7 +103,7 @@ def load_lab(d):
 
 
 def write_summary(runs, path):
-    cols = ["transport", "backend", "job", "rep", "iops", "mbps", "p50_us", "p99_us", "error",
+    cols = ["transport", "backend", "job", "rep", "iops", "mbps", "p50_us", "p99_us", "max_us", "error",
             "guest_busy_pct", "runner_cpu_pct", "runner_top_thread", "runner_top_thread_pct"]
     with open(path, "w") as f:
         f.write("\t".join(cols) + "\n")
@@ -176,6 +179,7 @@ def lab_tables(runs, conf, title):
         for key, label, better in (("iops", "IOPS", "higher"), ("mbps", "MB/s", "higher"),
                                    ("p50_us", "p50 total latency (µs)", "lower"),
                                    ("p99_us", "p99 total latency (µs)", "lower"),
+                                   ("max_us", "slowest command (µs; a stall shows here)", "lower"),
                                    ("guest_busy_pct", "guest CPU busy (% of 2 vCPUs)", "lower")):
             p("### %s — ratio to fileio (%s is better)" % (label, better))
             p("")
