@@ -1,5 +1,5 @@
 # suites: bench
-# summary: fio side by side: LIO fileio, user:qcow, vlun linear/thin/thin first touch; iSCSI+multipath and tcm_loop
+# summary: fio side by side: LIO fileio, user:qcow, vlun linear/thin/thin first touch/mirrored; iSCSI+multipath and tcm_loop
 #
 # One guest boot. Every backstore sits on the same medium, one tmpfs
 # (/var/lib/bench), so the backends' software is what differs:
@@ -16,6 +16,9 @@
 #   thinft   user:vlun, a thin vdisk whose region is unmapped (blkdiscard)
 #            before each write job: every chunk the job touches is a first
 #            touch (allocate, zero, publish); only write jobs run here
+#   mirror   user:vlun, a linear vdisk on member 0 whose region has a second
+#            copy on member 1 (vlunctl mirror add, resynced before the
+#            jobs): writes go to both copies, reads to the less busy one
 # The user: backstores get BENCH_USER_OPTS (hw_max_sectors=2048: 1 MiB
 # commands reach the handler whole; max_data_area_mb=32 through the
 # control string: eight 1 MiB commands fit in the ring's data area).
@@ -46,7 +49,7 @@ BENCH_RAMP=2
 BENCH_REGION=128M
 BENCH_LUN_SIZE=256M
 BENCH_TRANSPORTS="iscsi loop"
-BENCH_BACKENDS="fileio qcow linear thin thinft"
+BENCH_BACKENDS="fileio qcow linear thin thinft mirror"
 BENCH_JOBS="randread-4k-qd1 randread-4k-qd32 randwrite-4k-qd32 randrw-64k-qd16 seqread-1m-qd8 seqwrite-1m-qd8"
 BENCH_USER_OPTS="hw_max_sectors=2048 control=max_data_area_mb=32"
 # qcow as tcmu-runner ships it (as for the anchors of LAB.md)
@@ -113,6 +116,13 @@ bench_prepare() {
 		case $b in
 		linear) vlunctl vdisk create "$BENCH_DIR/pool" linear --size "$BENCH_LUN_SIZE" --linear || return 1 ;;
 		thin|thinft) vlunctl vdisk create "$BENCH_DIR/pool" "$b" --size "$BENCH_LUN_SIZE" --thin || return 1 ;;
+		mirror)
+			# only the region is mirrored: the resync writes the second
+			# copy in full, and the tmpfs lives in the guest's 2 GiB
+			vlunctl vdisk create "$BENCH_DIR/pool" mirror --size "$BENCH_LUN_SIZE" --linear --members 0 &&
+				vlunctl mirror add "$BENCH_DIR/pool" mirror --range "0:$BENCH_REGION" --members 1 &&
+				vlunctl resync "$BENCH_DIR/pool" --wait || return 1
+			;;
 		esac
 	done
 	vlunctl pool show "$BENCH_DIR/pool"

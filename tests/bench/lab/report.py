@@ -26,10 +26,11 @@ import sys
 
 JOBS = ["randread-4k-qd1", "randread-4k-qd32", "randwrite-4k-qd32", "randrw-64k-qd16",
         "seqread-1m-qd8", "seqwrite-1m-qd8"]
-BACKENDS = ["fileio", "qcow", "linear", "thin", "thinft"]
+BACKENDS = ["fileio", "qcow", "linear", "thin", "thinft", "mirror"]
 BACKEND_NAMES = {
     "fileio": "LIO fileio", "qcow": "user:qcow", "linear": "vlun linear",
     "thin": "vlun thin (allocated)", "thinft": "vlun thin (first touch)",
+    "mirror": "vlun mirrored",
 }
 TRANSPORT_NAMES = {"iscsi": "iSCSI + multipath", "loop": "tcm_loop"}
 # the targets of issue 7: IOPS ratio to fileio per transport and job
