@@ -41,6 +41,7 @@
 
 #include "ctl.h"
 #include "vlun.h"
+#include "vlunctl_common.h"
 #include "vlunctl_mirror.h"
 
 /* enum vlunctl_exit of vlunctl.c */
@@ -167,28 +168,6 @@ static int parse_rate(const char *s, uint64_t *ret)
 
 /* ------------------------------------------------------------ formatting */
 
-static char *fmt(uint64_t bytes, char *buf, size_t len)
-{
-	vlun_format_size(bytes, buf, len);
-	return buf;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static const char *kind_name(uint32_t kind)
 {
 	return kind == VLUN_JOB_RESYNC ? "resync" : kind == VLUN_JOB_MIGRATE ? "migrate" :
@@ -245,10 +224,10 @@ static void progress_line(const struct vlun_job_info *j, char *buf, size_t len)
 		snprintf(eta, sizeof(eta), "0:00");
 	off = (size_t)snprintf(buf, len, "job %" PRIu32 " %s: %s %5.1f%%  %s / %s, %.1f MiB/s, ETA %s", j->id,
 			       j->what[0] ? j->what : kind_name(j->kind), state_name(j->state), pct,
-			       fmt(j->done_bytes, s1, sizeof(s1)), fmt(j->total_bytes, s2, sizeof(s2)),
+			       vlunctl_fmt(j->done_bytes, s1, sizeof(s1)), vlunctl_fmt(j->total_bytes, s2, sizeof(s2)),
 			       (double)j->bytes_per_sec / (1024.0 * 1024.0), eta);
 	if (off < len && j->rate)
-		off += (size_t)snprintf(buf + off, len - off, " (limit %s/s)", fmt(j->rate, s1, sizeof(s1)));
+		off += (size_t)snprintf(buf + off, len - off, " (limit %s/s)", vlunctl_fmt(j->rate, s1, sizeof(s1)));
 	if (off < len && j->error[0])
 		snprintf(buf + off, len - off, "; %s", j->error);
 }
@@ -271,7 +250,7 @@ static void progress_init(struct progress *pr)
 /* Shows the jobs; final: whatever the clock says (the last state). */
 static void progress_show(struct progress *pr, const struct vlun_job_info *jobs, size_t n, bool final)
 {
-	double t = now_s();
+	double t = vlunctl_now_s();
 	char line[512];
 
 	if (!pr->tty && !final && t - pr->last < PROGRESS_PIPE_SECONDS)
@@ -314,118 +293,56 @@ static void progress_end(struct progress *pr)
 
 /* ------------------------------------------------------------ the jobs payload */
 
-/* %XX decoding of a reply value; %00 ends it (stats.c: "never empty"). */
-static void unescape(const char *s, size_t n, char *out, size_t len)
+static void job_init(void *rec)
 {
-	size_t o = 0;
+	struct vlun_job_info *j = rec;
 
-	for (size_t i = 0; i < n && o + 1 < len; i++) {
-		if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
-		    isxdigit((unsigned char)s[i + 2])) {
-			char hex[3] = { s[i + 1], s[i + 2], '\0' };
-			int ch = (int)strtol(hex, NULL, 16);
-
-			if (ch == 0)
-				break;
-			out[o++] = (char)ch;
-			i += 2;
-		} else
-			out[o++] = s[i];
-	}
-	out[o] = '\0';
+	memset(j, 0, sizeof(*j));
+	j->vdisk_id = UINT32_MAX;
 }
 
-/* A possibly shorter copy, always terminated. */
-static void copy_str(char *dst, size_t len, const char *src)
+static void job_field(void *rec, const char *key, const char *val)
 {
-	size_t l = strlen(src);
+	struct vlun_job_info *j = rec;
 
-	if (l >= len)
-		l = len - 1;
-	memcpy(dst, src, l);
-	dst[l] = '\0';
-}
-
-static uint64_t to_u64(const char *s)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	return errno || *end ? 0 : v;
+	if (strcmp(key, "id") == 0)
+		j->id = (uint32_t)vlunctl_to_u64(val);
+	else if (strcmp(key, "kind") == 0)
+		j->kind = strcmp(val, "resync") == 0 ? VLUN_JOB_RESYNC :
+			  strcmp(val, "migrate") == 0 ? VLUN_JOB_MIGRATE :
+			  strcmp(val, "rollback") == 0 ? VLUN_JOB_ROLLBACK : 0;
+	else if (strcmp(key, "state") == 0) {
+		j->state = UINT32_MAX;
+		for (uint32_t s = 0; s < N_STATES; s++)
+			if (state_names[s] && strcmp(val, state_names[s]) == 0)
+				j->state = s;
+	} else if (strcmp(key, "vdisk") == 0)
+		j->vdisk_id = strcmp(val, "all") == 0 ? UINT32_MAX : (uint32_t)vlunctl_to_u64(val);
+	else if (strcmp(key, "total") == 0)
+		j->total_bytes = vlunctl_to_u64(val);
+	else if (strcmp(key, "done") == 0)
+		j->done_bytes = vlunctl_to_u64(val);
+	else if (strcmp(key, "rate") == 0)
+		j->rate = vlunctl_to_u64(val);
+	else if (strcmp(key, "bps") == 0)
+		j->bytes_per_sec = vlunctl_to_u64(val);
+	else if (strcmp(key, "started") == 0)
+		j->started = vlunctl_to_u64(val);
+	else if (strcmp(key, "what") == 0)
+		vlunctl_copy_str(j->what, sizeof(j->what), val);
+	else if (strcmp(key, "error") == 0)
+		vlunctl_copy_str(j->error, sizeof(j->error), val);
 }
 
 /* Parses the payload of "jobs" (lib/ctl.h) into *ret (caller frees). */
 static int parse_jobs(const char *payload, struct vlun_job_info **ret, size_t *ret_n)
 {
-	struct vlun_job_info *v = NULL;
-	size_t n = 0;
-	const char *line = payload;
+	void *v;
+	int r = vlunctl_parse_records(payload, "job ", sizeof(**ret), job_init, job_field, &v, ret_n);
 
-	while (*line) {
-		const char *eol = strchr(line, '\n');
-		size_t ll = eol ? (size_t)(eol - line) : strlen(line);
-
-		if (ll > 4 && strncmp(line, "job ", 4) == 0) {
-			struct vlun_job_info j = { .vdisk_id = UINT32_MAX };
-			const char *w = line + 4, *end = line + ll;
-			struct vlun_job_info *nv = realloc(v, (n + 1) * sizeof(*nv));
-
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
-			while (w < end) {
-				const char *sp = memchr(w, ' ', (size_t)(end - w));
-				const char *we = sp ? sp : end;
-				const char *eq = memchr(w, '=', (size_t)(we - w));
-				char key[16], val[256];
-
-				if (eq && (size_t)(eq - w) < sizeof(key)) {
-					memcpy(key, w, (size_t)(eq - w));
-					key[eq - w] = '\0';
-					unescape(eq + 1, (size_t)(we - eq - 1), val, sizeof(val));
-					if (strcmp(key, "id") == 0)
-						j.id = (uint32_t)to_u64(val);
-					else if (strcmp(key, "kind") == 0)
-						j.kind = strcmp(val, "resync") == 0 ? VLUN_JOB_RESYNC :
-							 strcmp(val, "migrate") == 0 ? VLUN_JOB_MIGRATE :
-							 strcmp(val, "rollback") == 0 ? VLUN_JOB_ROLLBACK : 0;
-					else if (strcmp(key, "state") == 0) {
-						j.state = UINT32_MAX;
-						for (uint32_t s = 0; s < N_STATES; s++)
-							if (state_names[s] && strcmp(val, state_names[s]) == 0)
-								j.state = s;
-					} else if (strcmp(key, "vdisk") == 0)
-						j.vdisk_id = strcmp(val, "all") == 0 ? UINT32_MAX : (uint32_t)to_u64(val);
-					else if (strcmp(key, "total") == 0)
-						j.total_bytes = to_u64(val);
-					else if (strcmp(key, "done") == 0)
-						j.done_bytes = to_u64(val);
-					else if (strcmp(key, "rate") == 0)
-						j.rate = to_u64(val);
-					else if (strcmp(key, "bps") == 0)
-						j.bytes_per_sec = to_u64(val);
-					else if (strcmp(key, "started") == 0)
-						j.started = to_u64(val);
-					else if (strcmp(key, "what") == 0)
-						copy_str(j.what, sizeof(j.what), val);
-					else if (strcmp(key, "error") == 0)
-						copy_str(j.error, sizeof(j.error), val);
-				}
-				w = sp ? sp + 1 : end;
-			}
-			v[n++] = j;
-		}
-		if (!eol)
-			break;
-		line = eol + 1;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	if (r == 0)
+		*ret = v;
+	return r;
 }
 
 void vlunctl_job_line(const struct vlun_job_info *j, char *buf, size_t len)
@@ -569,8 +486,8 @@ void vlunctl_mirror_show_text(const struct vlun_pool_desc *d)
 		size_t off = 0;
 
 		vdisk_state(v, &st);
-		snprintf(mirrored, sizeof(mirrored), "%s of %s", fmt(st.mirrored_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
-			 fmt(st.allocated_sectors << VLUN_SECTOR_SHIFT, s2, sizeof(s2)));
+		snprintf(mirrored, sizeof(mirrored), "%s of %s", vlunctl_fmt(st.mirrored_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
+			 vlunctl_fmt(st.allocated_sectors << VLUN_SECTOR_SHIFT, s2, sizeof(s2)));
 		for (uint32_t m = 0; m < VLUN_MAX_MEMBERS && off < sizeof(members); m++)
 			if (st.on[m])
 				off += (size_t)snprintf(members + off, sizeof(members) - off, "%s%" PRIu32 "%s",
@@ -578,7 +495,7 @@ void vlunctl_mirror_show_text(const struct vlun_pool_desc *d)
 							member_down(d, m) ? (m < d->nmembers && d->members[m].state == VLUN_MEMBER_MISSING ?
 									     "(MISSING)" : "(FAILED)") : "");
 		printf("  %-24s %-8" PRIu64 " %-24s %-12s %-8s %s%s\n", v->name, v->generation, mirrored,
-		       fmt(st.behind_sectors << VLUN_SECTOR_SHIFT, s3, sizeof(s3)),
+		       vlunctl_fmt(st.behind_sectors << VLUN_SECTOR_SHIFT, s3, sizeof(s3)),
 		       st.mirrored_sectors == 0 ? "-" : st.behind_sectors ? "behind" : "in sync", members,
 		       (v->flags & VLUN_VDISK_MIRRORED) ? "  (new chunks mirrored)" : "");
 	}
@@ -599,13 +516,13 @@ void vlunctl_mirror_show_text(const struct vlun_pool_desc *d)
 				off += (size_t)snprintf(to + off, sizeof(to) - off, "%s%" PRIu32, off ? "," : "", m);
 		if (j->vsector || j->nsectors) {
 			if (j->nsectors)
-				snprintf(range, sizeof(range), "%s+%s", fmt(j->vsector << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
-					 fmt(j->nsectors << VLUN_SECTOR_SHIFT, s2, sizeof(s2)));
+				snprintf(range, sizeof(range), "%s+%s", vlunctl_fmt(j->vsector << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
+					 vlunctl_fmt(j->nsectors << VLUN_SECTOR_SHIFT, s2, sizeof(s2)));
 			else
-				snprintf(range, sizeof(range), "%s-end", fmt(j->vsector << VLUN_SECTOR_SHIFT, s1, sizeof(s1)));
+				snprintf(range, sizeof(range), "%s-end", vlunctl_fmt(j->vsector << VLUN_SECTOR_SHIFT, s1, sizeof(s1)));
 		}
 		if (j->rate)
-			snprintf(rate, sizeof(rate), "%s/s", fmt(j->rate, s1, sizeof(s1)));
+			snprintf(rate, sizeof(rate), "%s/s", vlunctl_fmt(j->rate, s1, sizeof(s1)));
 		printf("  %-6" PRIu32 " %-8s %-24s %-6s %-12s %-26s %s\n", j->id, kind_name(j->kind),
 		       vn ? vn : j->vdisk_id == UINT32_MAX ? "(all)" : "?", from, to, range, rate);
 	}
@@ -757,7 +674,7 @@ static int wait_remote(const struct vlunctl_mirror_env *e, uint32_t id, bool res
 			seen = true;
 			progress_show(&pr, j, 1, false);
 			free(jobs);
-			sleep_ms(POLL_MS);
+			vlunctl_sleep_ms(POLL_MS);
 			continue;
 		}
 		if (j && (j->state == VLUN_JOB_FAILED || j->state == VLUN_JOB_CANCELLED)) {
@@ -788,7 +705,7 @@ static int wait_remote(const struct vlunctl_mirror_env *e, uint32_t id, bool res
 			if (behind > 0 && !(j && j->state == VLUN_JOB_DONE && seen)) {
 				/* not started yet, or a new pass is due */
 				free(jobs);
-				sleep_ms(POLL_MS);
+				vlunctl_sleep_ms(POLL_MS);
 				continue;
 			}
 			if (behind > 0) {
@@ -799,7 +716,7 @@ static int wait_remote(const struct vlunctl_mirror_env *e, uint32_t id, bool res
 				return fail(MX_EXIT_FAIL, "the resync finished but copies are still behind",
 					    down ? "A member is failed or missing ('vlunctl pool show'); bring it back and run 'vlunctl resync' again" :
 					    "Run 'vlunctl resync' again",
-					    "%s: %s behind", what, fmt(behind, s1, sizeof(s1)));
+					    "%s: %s behind", what, vlunctl_fmt(behind, s1, sizeof(s1)));
 			}
 		}
 		if (j) {
@@ -852,7 +769,7 @@ static int check_range(const struct vlun_vdisk_desc *v, uint64_t off, uint64_t l
 	if (off >= size || len > size - off)
 		return fail(MX_EXIT_USAGE, "the range is not inside the vdisk",
 			    "Give --range OFFSET:LENGTH within its size (LENGTH 0: to the end)",
-			    "%s: vdisk '%s' is %s (%" PRIu64 " bytes)", action, v->name, fmt(size, s1, sizeof(s1)), size);
+			    "%s: vdisk '%s' is %s (%" PRIu64 " bytes)", action, v->name, vlunctl_fmt(size, s1, sizeof(s1)), size);
 	return 0;
 }
 
@@ -863,9 +780,9 @@ static void range_words(uint64_t off, uint64_t len, char *buf, size_t blen)
 	if (off == 0 && len == 0)
 		snprintf(buf, blen, "the whole of");
 	else if (len == 0)
-		snprintf(buf, blen, "%s to the end of", fmt(off, s1, sizeof(s1)));
+		snprintf(buf, blen, "%s to the end of", vlunctl_fmt(off, s1, sizeof(s1)));
 	else
-		snprintf(buf, blen, "%s at %s of", fmt(len, s1, sizeof(s1)), fmt(off, s2, sizeof(s2)));
+		snprintf(buf, blen, "%s at %s of", vlunctl_fmt(len, s1, sizeof(s1)), vlunctl_fmt(off, s2, sizeof(s2)));
 }
 
 /* Adds " start=.. length=.." to a request. */
@@ -942,7 +859,7 @@ static int cmd_mirror_add(const struct vlunctl_mirror_env *e)
 	if (refresh_desc(e->ctx) == 0 && (v = need_vdisk(e, name, action, &r))) {
 		vdisk_state(v, &st);
 		if (st.behind_sectors)
-			printf("%s to copy: %s\n", fmt(st.behind_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
+			printf("%s to copy: %s\n", vlunctl_fmt(st.behind_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
 			       *e->remote ? "the holder's resync is filling the new copies ('vlunctl jobs <pool-spec> --watch')" :
 			       "run 'vlunctl resync <pool-spec> --wait' to fill the new copies (a running handler does it by itself)");
 	}
@@ -1186,7 +1103,7 @@ static int cmd_resync(const struct vlunctl_mirror_env *e)
 			return fail(MX_EXIT_FAIL, "copies are still behind",
 				    down ? "A member is failed or missing ('vlunctl pool show'); bring it back and run 'vlunctl resync' again" :
 				    "Run 'vlunctl resync' again",
-				    "resync of %s: %s behind", e->pool_label, fmt(behind, s1, sizeof(s1)));
+				    "resync of %s: %s behind", e->pool_label, vlunctl_fmt(behind, s1, sizeof(s1)));
 	}
 	printf("mirrors of %s in sync\n", e->pool_label);
 	return 0;
@@ -1289,7 +1206,7 @@ static int cmd_jobs(const struct vlunctl_mirror_env *e)
 			return 0;
 		}
 		free(jobs);
-		sleep_ms(POLL_MS);
+		vlunctl_sleep_ms(POLL_MS);
 	}
 }
 

@@ -31,7 +31,6 @@
  * are polled until the job is done or failed. The line is refreshed in
  * place on a terminal, else printed every 2 seconds, and the last one.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -45,6 +44,7 @@
 
 #include "ctl.h"
 #include "vlun.h"
+#include "vlunctl_common.h"
 #include "vlunctl_mirror.h"
 #include "vlunctl_snap.h"
 
@@ -57,12 +57,6 @@
 #define PROGRESS_PIPE_SECONDS 2.0 /* stdout not a terminal: a line this often (as migrate) */
 
 /* ------------------------------------------------------------ helpers */
-
-static char *fmt(uint64_t bytes, char *buf, size_t len)
-{
-	vlun_format_size(bytes, buf, len);
-	return buf;
-}
 
 static const char *policy_name(uint32_t p)
 {
@@ -131,14 +125,6 @@ static void when(uint64_t t, char *buf, size_t len)
 
 	if (t == 0 || !gmtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		snprintf(buf, len, "?");
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* --on-full POLICY */
@@ -226,121 +212,56 @@ static int lib_failed(const struct vlunctl_snap_env *e, int r, char *reason, con
 
 /* ------------------------------------------------------------ list payload */
 
-static void unescape(const char *s, size_t n, char *out, size_t len)
+static void snap_init(void *rec)
 {
-	size_t o = 0;
-
-	for (size_t i = 0; i < n && o + 1 < len; i++) {
-		if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
-			char hex[3] = { s[i + 1], s[i + 2], '\0' };
-			int ch = (int)strtol(hex, NULL, 16);
-
-			if (ch == 0)
-				break;
-			out[o++] = (char)ch;
-			i += 2;
-		} else
-			out[o++] = s[i];
-	}
-	out[o] = '\0';
+	memset(rec, 0, sizeof(struct vlun_snapshot_info));
 }
 
-static uint64_t to_u64(const char *s)
+static void snap_field(void *rec, const char *key, const char *val)
 {
-	char *end;
-	unsigned long long v;
+	struct vlun_snapshot_info *s = rec;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	return errno || *end ? 0 : v;
-}
-
-/* A possibly shorter copy, always terminated. */
-static void copy_str(char *dst, size_t len, const char *src)
-{
-	size_t l = strlen(src);
-
-	if (l >= len)
-		l = len - 1;
-	memcpy(dst, src, l);
-	dst[l] = '\0';
+	if (strcmp(key, "id") == 0)
+		s->d.id = (uint32_t)vlunctl_to_u64(val);
+	else if (strcmp(key, "source") == 0)
+		vlunctl_copy_str(s->source, sizeof(s->source), val);
+	else if (strcmp(key, "name") == 0)
+		vlunctl_copy_str(s->d.name, sizeof(s->d.name), val);
+	else if (strcmp(key, "bit") == 0)
+		s->d.bit = (uint32_t)vlunctl_to_u64(val);
+	else if (strcmp(key, "state") == 0)
+		s->d.state = strcmp(val, "failed") == 0 ? VLUN_SNAP_FAILED : VLUN_SNAP_ACTIVE;
+	else if (strcmp(key, "flags") == 0)
+		s->d.flags = (uint32_t)vlunctl_to_u64(val);
+	else if (strcmp(key, "created") == 0)
+		s->d.created = vlunctl_to_u64(val);
+	else if (strcmp(key, "chunk") == 0)
+		s->chunk_bytes = vlunctl_to_u64(val);
+	else if (strcmp(key, "saved") == 0)
+		s->saved_bytes = vlunctl_to_u64(val);
+	else if (strcmp(key, "shared") == 0)
+		s->shared_bytes = vlunctl_to_u64(val);
+	else if (strcmp(key, "reserve_used") == 0)
+		s->reserve_used_bytes = vlunctl_to_u64(val);
+	else if (strcmp(key, "reserve_total") == 0)
+		s->reserve_total_bytes = vlunctl_to_u64(val);
+	else if (strcmp(key, "policy") == 0)
+		s->full_policy = strcmp(val, "fail-write") == 0 ? VLUN_SNAP_FULL_FAIL_WRITE : VLUN_SNAP_FULL_FAIL_SNAPSHOT;
+	else if (strcmp(key, "open") == 0)
+		s->open = strcmp(val, "1") == 0;
+	else if (strcmp(key, "why") == 0)
+		vlunctl_copy_str(s->d.why, sizeof(s->d.why), val);
 }
 
 /* Parses the payload of "snapshot-list" (lib/ctl.h) into *ret. */
 static int parse_list(const char *payload, struct vlun_snapshot_info **ret, size_t *ret_n)
 {
-	struct vlun_snapshot_info *v = NULL;
-	size_t n = 0;
-	const char *line = payload;
+	void *v;
+	int r = vlunctl_parse_records(payload, "snapshot ", sizeof(**ret), snap_init, snap_field, &v, ret_n);
 
-	while (*line) {
-		const char *eol = strchr(line, '\n');
-		size_t ll = eol ? (size_t)(eol - line) : strlen(line);
-
-		if (ll > 9 && strncmp(line, "snapshot ", 9) == 0) {
-			struct vlun_snapshot_info s;
-			const char *w = line + 9, *end = line + ll;
-			struct vlun_snapshot_info *nv = realloc(v, (n + 1) * sizeof(*nv));
-
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
-			memset(&s, 0, sizeof(s));
-			while (w < end) {
-				const char *sp = memchr(w, ' ', (size_t)(end - w));
-				const char *we = sp ? sp : end;
-				const char *eq = memchr(w, '=', (size_t)(we - w));
-				char key[24], val[256];
-
-				if (eq && (size_t)(eq - w) < sizeof(key)) {
-					memcpy(key, w, (size_t)(eq - w));
-					key[eq - w] = '\0';
-					unescape(eq + 1, (size_t)(we - eq - 1), val, sizeof(val));
-					if (strcmp(key, "id") == 0)
-						s.d.id = (uint32_t)to_u64(val);
-					else if (strcmp(key, "source") == 0)
-						copy_str(s.source, sizeof(s.source), val);
-					else if (strcmp(key, "name") == 0)
-						copy_str(s.d.name, sizeof(s.d.name), val);
-					else if (strcmp(key, "bit") == 0)
-						s.d.bit = (uint32_t)to_u64(val);
-					else if (strcmp(key, "state") == 0)
-						s.d.state = strcmp(val, "failed") == 0 ? VLUN_SNAP_FAILED : VLUN_SNAP_ACTIVE;
-					else if (strcmp(key, "flags") == 0)
-						s.d.flags = (uint32_t)to_u64(val);
-					else if (strcmp(key, "created") == 0)
-						s.d.created = to_u64(val);
-					else if (strcmp(key, "chunk") == 0)
-						s.chunk_bytes = to_u64(val);
-					else if (strcmp(key, "saved") == 0)
-						s.saved_bytes = to_u64(val);
-					else if (strcmp(key, "shared") == 0)
-						s.shared_bytes = to_u64(val);
-					else if (strcmp(key, "reserve_used") == 0)
-						s.reserve_used_bytes = to_u64(val);
-					else if (strcmp(key, "reserve_total") == 0)
-						s.reserve_total_bytes = to_u64(val);
-					else if (strcmp(key, "policy") == 0)
-						s.full_policy = strcmp(val, "fail-write") == 0 ? VLUN_SNAP_FULL_FAIL_WRITE :
-								VLUN_SNAP_FULL_FAIL_SNAPSHOT;
-					else if (strcmp(key, "open") == 0)
-						s.open = strcmp(val, "1") == 0;
-					else if (strcmp(key, "why") == 0)
-						copy_str(s.d.why, sizeof(s.d.why), val);
-				}
-				w = sp ? sp + 1 : end;
-			}
-			v[n++] = s;
-		}
-		if (!eol)
-			break;
-		line = eol + 1;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	if (r == 0)
+		*ret = v;
+	return r;
 }
 
 /* What the metadata alone says (no usage). */
@@ -361,7 +282,7 @@ static int desc_list(const struct vlun_pool_desc *d, const char *source, struct 
 		if (source && (!src || strcmp(src->name, source) != 0))
 			continue;
 		s->d = d->snaps[i];
-		copy_str(s->source, sizeof(s->source), src ? src->name : "?");
+		vlunctl_copy_str(s->source, sizeof(s->source), src ? src->name : "?");
 		s->chunk_bytes = st ? st->chunk_sectors << VLUN_SECTOR_SHIFT : 0;
 		s->reserve_total_bytes = res ? res->size_sectors << VLUN_SECTOR_SHIFT : 0;
 		s->full_policy = st ? st->full_policy : VLUN_SNAP_FULL_FAIL_SNAPSHOT;
@@ -498,13 +419,13 @@ static int cmd_list(const struct vlunctl_snap_env *e)
 
 		when(s->d.created, t, sizeof(t));
 		if (usage)
-			snprintf(res, sizeof(res), "%s/%s", fmt(s->reserve_used_bytes, s3, sizeof(s3)),
-				 fmt(s->reserve_total_bytes, s4, sizeof(s4)));
+			snprintf(res, sizeof(res), "%s/%s", vlunctl_fmt(s->reserve_used_bytes, s3, sizeof(s3)),
+				 vlunctl_fmt(s->reserve_total_bytes, s4, sizeof(s4)));
 		else
-			snprintf(res, sizeof(res), "?/%s", fmt(s->reserve_total_bytes, s4, sizeof(s4)));
+			snprintf(res, sizeof(res), "?/%s", vlunctl_fmt(s->reserve_total_bytes, s4, sizeof(s4)));
 		printf("%-16s %-16s %-7s %-19s %-10s %-10s %-23s %-13s %s\n", s->source, s->d.name,
 		       s->d.state == VLUN_SNAP_FAILED ? "FAILED" : "active", t,
-		       usage ? fmt(s->saved_bytes, s1, sizeof(s1)) : "?", usage ? fmt(s->shared_bytes, s2, sizeof(s2)) : "?",
+		       usage ? vlunctl_fmt(s->saved_bytes, s1, sizeof(s1)) : "?", usage ? vlunctl_fmt(s->shared_bytes, s2, sizeof(s2)) : "?",
 		       res, policy_name(s->full_policy), !usage ? "?" : s->open ? "yes" : "no");
 		if (s->d.state == VLUN_SNAP_FAILED)
 			printf("    failed: %s ('vlunctl snapshot delete' frees what it holds)\n",
@@ -560,8 +481,8 @@ static int cmd_create(const struct vlunctl_snap_env *e)
 	if (st && o.chunk_bytes && o.chunk_bytes != st->chunk_sectors << VLUN_SECTOR_SHIFT)
 		return fail(SX_EXIT_USAGE, "the chunk size of a vdisk's snapshots is fixed by its first snapshot",
 			    "Leave --chunk out (its snapshots use chunks of the size its first one chose)",
-			    "%s: its chunks are %s, not %s", action, fmt(st->chunk_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
-			    fmt(o.chunk_bytes, s2, sizeof(s2)));
+			    "%s: its chunks are %s, not %s", action, vlunctl_fmt(st->chunk_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
+			    vlunctl_fmt(o.chunk_bytes, s2, sizeof(s2)));
 	if (*e->remote) {
 		off = (size_t)snprintf(req, sizeof(req), "snapshot-create source=%s name=%s", source, name);
 		if (o.reserve_bytes && off < sizeof(req))
@@ -586,8 +507,8 @@ static int cmd_create(const struct vlunctl_snap_env *e)
 		const struct vlun_vdisk_desc *res = vdisk_by_id(*e->desc, st->reserve_id);
 
 		printf("reserve %s, chunks of %s, when the reserve is full: %s\n",
-		       res ? fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)) : "?",
-		       fmt(st->chunk_sectors << VLUN_SECTOR_SHIFT, s2, sizeof(s2)), policy_name(st->full_policy));
+		       res ? vlunctl_fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)) : "?",
+		       vlunctl_fmt(st->chunk_sectors << VLUN_SECTOR_SHIFT, s2, sizeof(s2)), policy_name(st->full_policy));
 	}
 	printf("export it as cfgstring=<pool-spec>/%s@%s (read-only; add ';rw' for a writable export)\n", source, name);
 	return 0;
@@ -692,7 +613,7 @@ struct rb_show {
 static void rb_show(struct rb_show *s, const struct vlun_job_info *j, bool final)
 {
 	char line[512];
-	double t = now_s();
+	double t = vlunctl_now_s();
 
 	if (!final && t - s->last < (s->tty ? 1.0 : PROGRESS_PIPE_SECONDS))
 		return;
@@ -714,14 +635,6 @@ static void rb_show_end(struct rb_show *s)
 	if (s->dirty)
 		printf("\n");
 	s->dirty = false;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 /* vlunctl holds the pool: the library call on a thread, its job's progress
@@ -748,7 +661,7 @@ static int rollback_local(const struct vlunctl_snap_env *e, const char *source, 
 
 		done = rollback_done(&rr);
 		if (!done)
-			sleep_ms(200);
+			vlunctl_sleep_ms(200);
 		if (vlun_jobs_list(*e->pool, &jobs, &n) == 0) {
 			have = pick_job(jobs, n, 0, src_id, &j);
 			free(jobs);
@@ -825,7 +738,7 @@ static int rollback_remote(const struct vlunctl_snap_env *e, const char *source,
 			return 0;
 		}
 		rb_show(s, &j, false);
-		sleep_ms(500);
+		vlunctl_sleep_ms(500);
 	}
 }
 
@@ -855,7 +768,7 @@ static int cmd_rollback(const struct vlunctl_snap_env *e)
 		return fail(SX_EXIT_FAIL, snap->why[0] ? snap->why : "the snapshot has failed",
 			    "A failed snapshot no longer holds the source's past; delete it ('vlunctl snapshot delete')",
 			    "%s in %s", action, e->pool_label);
-	s.t0 = now_s();
+	s.t0 = vlunctl_now_s();
 	s.last = s.t0;
 	printf("rolling vdisk '%s' back to snapshot '%s'%s\n", source, name, done_by(e->ctx, by, sizeof(by)));
 	fflush(stdout);
@@ -880,7 +793,7 @@ static int cmd_rollback(const struct vlunctl_snap_env *e)
 		free(reason);
 	}
 	printf("rolled vdisk '%s' back to snapshot '%s' in %.1f s; the snapshot stays (delete it with 'vlunctl snapshot delete' when no longer needed)\n",
-	       source, name, now_s() - s.t0);
+	       source, name, vlunctl_now_s() - s.t0);
 	return 0;
 }
 
@@ -919,8 +832,8 @@ static int cmd_reserve(const struct vlunctl_snap_env *e)
 	if (!e->o->size && !e->o->on_full) {
 		/* show only */
 		printf("vdisk '%s': reserve %s, chunks of %s, when full: %s, %" PRIu32 " snapshot%s\n", source,
-		       res ? fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)) : "?",
-		       fmt(st->chunk_sectors << VLUN_SECTOR_SHIFT, s2, sizeof(s2)), policy_name(st->full_policy),
+		       res ? vlunctl_fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)) : "?",
+		       vlunctl_fmt(st->chunk_sectors << VLUN_SECTOR_SHIFT, s2, sizeof(s2)), policy_name(st->full_policy),
 		       vlunctl_snap_count(*e->desc, src->id), vlunctl_snap_count(*e->desc, src->id) == 1 ? "" : "s");
 		printf("(--size SIZE grows it, --on-full fail-snapshot|fail-write changes the policy)\n");
 		return 0;
@@ -928,8 +841,8 @@ static int cmd_reserve(const struct vlunctl_snap_env *e)
 	if (size && res && size < res->size_sectors << VLUN_SECTOR_SHIFT)
 		return fail(SX_EXIT_USAGE, "a reserve only grows",
 			    "Give a size above the current one, or delete snapshots to free reserve space",
-			    "%s: it is %s, asked for %s", action, fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
-			    fmt(size, s2, sizeof(s2)));
+			    "%s: it is %s, asked for %s", action, vlunctl_fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)),
+			    vlunctl_fmt(size, s2, sizeof(s2)));
 	if (*e->remote) {
 		off = (size_t)snprintf(req, sizeof(req), "snapshot-reserve source=%s", source);
 		if (size && off < sizeof(req))
@@ -947,7 +860,7 @@ static int cmd_reserve(const struct vlunctl_snap_env *e)
 	printf("changed the snapshot reserve of vdisk '%s' in %s%s\n", source, e->pool_label, done_by(e->ctx, by, sizeof(by)));
 	if (refresh_desc(e->ctx) == 0 && (src = vdisk_by_name(*e->desc, source)) && (st = store_of(*e->desc, src->id))) {
 		res = vdisk_by_id(*e->desc, st->reserve_id);
-		printf("reserve %s, when full: %s\n", res ? fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)) : "?",
+		printf("reserve %s, when full: %s\n", res ? vlunctl_fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)) : "?",
 		       policy_name(st->full_policy));
 	}
 	return 0;
@@ -968,8 +881,8 @@ void vlunctl_snap_show_text(const struct vlun_pool_desc *d)
 		const struct vlun_vdisk_desc *src = vdisk_by_id(d, st->source_id), *res = vdisk_by_id(d, st->reserve_id);
 
 		printf("  %s: reserve '%s' %s, chunks %s, when full: %s\n", src ? src->name : "?", res ? res->name : "?",
-		       res ? fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)) : "?",
-		       fmt(st->chunk_sectors << VLUN_SECTOR_SHIFT, s2, sizeof(s2)), policy_name(st->full_policy));
+		       res ? vlunctl_fmt(res->size_sectors << VLUN_SECTOR_SHIFT, s1, sizeof(s1)) : "?",
+		       vlunctl_fmt(st->chunk_sectors << VLUN_SECTOR_SHIFT, s2, sizeof(s2)), policy_name(st->full_policy));
 		for (uint32_t k = 0; k < d->nsnaps; k++) {
 			const struct vlun_snap_desc *s = &d->snaps[k];
 
@@ -994,7 +907,7 @@ void vlunctl_snap_show_json(const struct vlun_pool_desc *d, json_object *pool)
 
 		memset(&s, 0, sizeof(s));
 		s.d = d->snaps[i];
-		copy_str(s.source, sizeof(s.source), src ? src->name : "?");
+		vlunctl_copy_str(s.source, sizeof(s.source), src ? src->name : "?");
 		s.chunk_bytes = st ? st->chunk_sectors << VLUN_SECTOR_SHIFT : 0;
 		s.reserve_total_bytes = res ? res->size_sectors << VLUN_SECTOR_SHIFT : 0;
 		s.full_policy = st ? st->full_policy : 0;
