@@ -210,6 +210,46 @@ static int lib_failed(const struct vlunctl_snap_env *e, int r, char *reason, con
 	return r;
 }
 
+/* The pool opened for action and the source vdisk looked up. 0, or an
+ * exit status after a message. */
+static int open_source(const struct vlunctl_snap_env *e, const char *source, const char *action,
+		       const struct vlun_vdisk_desc **ret_src)
+{
+	const struct vlun_vdisk_desc *src;
+	int r;
+
+	r = open_pool(e->ctx, action);
+	if (r)
+		return r;
+	if (!(src = need_source(e, source, action, &r)))
+		return r;
+	*ret_src = src;
+	return 0;
+}
+
+/* The start of delete and rollback: the names checked, the pool opened for
+ * action, the source and its snapshot looked up. 0, or an exit status
+ * after a message; ret_snap may be NULL. */
+static int open_session(const struct vlunctl_snap_env *e, const char *source, const char *name, const char *action,
+			const struct vlun_vdisk_desc **ret_src, const struct vlun_snap_desc **ret_snap)
+{
+	const struct vlun_vdisk_desc *src = NULL;
+	const struct vlun_snap_desc *snap;
+	int r;
+
+	if ((r = check_name("source vdisk", source)) || (r = check_name("snapshot name", name)))
+		return r;
+	r = open_source(e, source, action, &src);
+	if (r)
+		return r;
+	if (!(snap = need_snap(e, src, name, action, &r)))
+		return r;
+	*ret_src = src;
+	if (ret_snap)
+		*ret_snap = snap;
+	return 0;
+}
+
 /* ------------------------------------------------------------ list payload */
 
 static void snap_init(void *rec)
@@ -446,7 +486,7 @@ static int cmd_create(const struct vlunctl_snap_env *e)
 {
 	const char *source = e->args[0], *name = e->args[1];
 	struct vlun_snapshot_create_opts o = { .source = source, .name = name, .full_policy = -1 };
-	const struct vlun_vdisk_desc *src;
+	const struct vlun_vdisk_desc *src = NULL;
 	const struct vlun_snap_store_desc *st;
 	char action[192], req[512], by[128], s1[32], s2[32];
 	char *reason = NULL;
@@ -465,10 +505,8 @@ static int cmd_create(const struct vlunctl_snap_env *e)
 			    "invalid --chunk '%s'", e->o->chunk);
 	if (e->o->on_full && (r = parse_policy(e->o->on_full, &o.full_policy)))
 		return r;
-	r = open_pool(e->ctx, action);
+	r = open_source(e, source, action, &src);
 	if (r)
-		return r;
-	if (!(src = need_source(e, source, action, &r)))
 		return r;
 	if (snap_by_name(*e->desc, src->id, name))
 		return fail(exit_for_errno(-EEXIST), "a snapshot of that name exists",
@@ -519,7 +557,7 @@ static int cmd_create(const struct vlunctl_snap_env *e)
 static int cmd_delete(const struct vlunctl_snap_env *e)
 {
 	const char *source = e->args[0], *name = e->args[1];
-	const struct vlun_vdisk_desc *src;
+	const struct vlun_vdisk_desc *src = NULL;
 	const char *busy = "The snapshot is exported (open for I/O): delete its backstore with targetcli first, then retry";
 	char action[192], req[256], by[128];
 	char *reason = NULL;
@@ -527,12 +565,8 @@ static int cmd_delete(const struct vlunctl_snap_env *e)
 	int r;
 
 	snprintf(action, sizeof(action), "cannot delete snapshot '%s' of vdisk '%s'", name, source);
-	if ((r = check_name("source vdisk", source)) || (r = check_name("snapshot name", name)))
-		return r;
-	r = open_pool(e->ctx, action);
+	r = open_session(e, source, name, action, &src, NULL);
 	if (r)
-		return r;
-	if (!(src = need_source(e, source, action, &r)) || !need_snap(e, src, name, action, &r))
 		return r;
 	last = vlunctl_snap_count(*e->desc, src->id) == 1;
 	if (*e->remote) {
@@ -748,7 +782,7 @@ static int cmd_rollback(const struct vlunctl_snap_env *e)
 	const char *busy = "The source or the snapshot is exported (open for I/O), or another rollback runs: delete their "
 			   "backstores with targetcli (the hosts must not see the source change under them), or wait for "
 			   "the other rollback ('vlunctl jobs'), then retry";
-	const struct vlun_vdisk_desc *src;
+	const struct vlun_vdisk_desc *src = NULL;
 	const struct vlun_snap_desc *snap;
 	struct rb_show s = { .tty = isatty(STDOUT_FILENO) == 1 };
 	char action[192], by[128], *reason = NULL;
@@ -756,14 +790,10 @@ static int cmd_rollback(const struct vlunctl_snap_env *e)
 	int r;
 
 	snprintf(action, sizeof(action), "cannot roll vdisk '%s' back to snapshot '%s'", source, name);
-	if ((r = check_name("source vdisk", source)) || (r = check_name("snapshot name", name)))
-		return r;
-	r = open_pool(e->ctx, action);
+	r = open_session(e, source, name, action, &src, &snap);
 	if (r)
 		return r;
 	remote = *e->remote;
-	if (!(src = need_source(e, source, action, &r)) || !(snap = need_snap(e, src, name, action, &r)))
-		return r;
 	if (snap->state == VLUN_SNAP_FAILED)
 		return fail(SX_EXIT_FAIL, snap->why[0] ? snap->why : "the snapshot has failed",
 			    "A failed snapshot no longer holds the source's past; delete it ('vlunctl snapshot delete')",
@@ -784,12 +814,8 @@ static int cmd_rollback(const struct vlunctl_snap_env *e)
 		}
 	} else {
 		r = rollback_local(e, source, name, src->id, &s, &reason);
-		if (r < 0) {
-			r = fail(exit_for_errno(r), lib_why(reason, r), r == -EBUSY ? busy : hint_for_errno(r), "%s in %s",
-				 action, e->pool_label);
-			free(reason);
-			return r;
-		}
+		if (r < 0)
+			return lib_failed(e, r, reason, action, busy);
 		free(reason);
 	}
 	printf("rolled vdisk '%s' back to snapshot '%s' in %.1f s; the snapshot stays (delete it with 'vlunctl snapshot delete' when no longer needed)\n",
@@ -802,7 +828,7 @@ static int cmd_rollback(const struct vlunctl_snap_env *e)
 static int cmd_reserve(const struct vlunctl_snap_env *e)
 {
 	const char *source = e->args[0];
-	const struct vlun_vdisk_desc *src, *res;
+	const struct vlun_vdisk_desc *src = NULL, *res;
 	const struct vlun_snap_store_desc *st;
 	uint64_t size = 0;
 	int policy = -1;
@@ -818,10 +844,8 @@ static int cmd_reserve(const struct vlunctl_snap_env *e)
 		return r;
 	if (e->o->on_full && (r = parse_policy(e->o->on_full, &policy)))
 		return r;
-	r = open_pool(e->ctx, action);
+	r = open_source(e, source, action, &src);
 	if (r)
-		return r;
-	if (!(src = need_source(e, source, action, &r)))
 		return r;
 	st = store_of(*e->desc, src->id);
 	if (!st)
