@@ -1505,6 +1505,20 @@ static int writable_pool(struct vlun_pool *p, char **ret_reason)
 	return 0;
 }
 
+/* The start of a change to the pool's snapshots: the pool is writable and
+ * has its snapshot state. 0 with *ret_sp, or negative errno. */
+static int changing_pool(struct vlun_pool *p, struct snap_pool **ret_sp, char **ret_reason)
+{
+	int r = writable_pool(p, ret_reason);
+	if (r < 0)
+		return r;
+	struct snap_pool *sp = sp_get(p);
+	if (!sp)
+		return -ENOMEM;
+	*ret_sp = sp;
+	return 0;
+}
+
 VLUN_EXPORT int vlun_snapshot_create(struct vlun_pool *p, const struct vlun_snapshot_create_opts *o,
 				     char **ret_reason)
 {
@@ -1642,12 +1656,10 @@ VLUN_EXPORT int vlun_snapshot_delete(struct vlun_pool *p, const char *source, co
 {
 	if (!p || !source || !name)
 		return -EINVAL;
-	int r = writable_pool(p, ret_reason);
+	struct snap_pool *sp;
+	int r = changing_pool(p, &sp, ret_reason);
 	if (r < 0)
 		return r;
-	struct snap_pool *sp = sp_get(p);
-	if (!sp)
-		return -ENOMEM;
 	pthread_mutex_lock(&sp->lock);
 	struct snap_store *ss;
 	unsigned bit;
@@ -1928,12 +1940,10 @@ VLUN_EXPORT int vlun_snapshot_rollback(struct vlun_pool *p, const char *source, 
 {
 	if (!p || !source || !name)
 		return -EINVAL;
-	int r = writable_pool(p, ret_reason);
+	struct snap_pool *sp;
+	int r = changing_pool(p, &sp, ret_reason);
 	if (r < 0)
 		return r;
-	struct snap_pool *sp = sp_get(p);
-	if (!sp)
-		return -ENOMEM;
 	r = rb_claim(p, sp, ret_reason);
 	if (r < 0)
 		return r;
@@ -1965,12 +1975,10 @@ int snap_rollback_start(struct vlun_pool *p, const char *source, const char *nam
 		vlun_set_reason(ret_reason, "name too long (at most %d characters)", VLUN_NAME_MAX);
 		return -EINVAL;
 	}
-	int r = writable_pool(p, ret_reason);
+	struct snap_pool *sp;
+	int r = changing_pool(p, &sp, ret_reason);
 	if (r < 0)
 		return r;
-	struct snap_pool *sp = sp_get(p);
-	if (!sp)
-		return -ENOMEM;
 	r = rb_claim(p, sp, ret_reason);
 	if (r < 0)
 		return r;
@@ -2073,12 +2081,10 @@ VLUN_EXPORT int vlun_snapshot_reserve_set(struct vlun_pool *p, const char *sourc
 		vlun_set_reason(ret_reason, "unknown reserve-full policy %d", full_policy);
 		return -EINVAL;
 	}
-	int r = writable_pool(p, ret_reason);
+	struct snap_pool *sp;
+	int r = changing_pool(p, &sp, ret_reason);
 	if (r < 0)
 		return r;
-	struct snap_pool *sp = sp_get(p);
-	if (!sp)
-		return -ENOMEM;
 	pthread_mutex_lock(&sp->lock);
 	struct snap_store *ss;
 	r = lookup(sp, p, source, NULL, &ss, NULL, ret_reason);
