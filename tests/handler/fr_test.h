@@ -3,11 +3,15 @@
 #ifndef VLUN_FR_TEST_H
 #define VLUN_FR_TEST_H
 
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl.h"
 #include "fake_runner.h"
+#include "vlun.h"
 
 #define KEY_MEDIUM_ERROR 0x3
 #define KEY_HARDWARE_ERROR 0x4
@@ -54,6 +58,67 @@ static inline void fr_load_or_skip(void)
 		exit(77);
 	if (r != 0)
 		exit(1);
+}
+
+/* xorshift64: the tests' reproducible random numbers (*x not 0). */
+static inline uint64_t fr_rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* A control request to the pool's holder (this process: the handler);
+ * fails the test when it is refused. */
+static inline void fr_ctl(const uint8_t *uuid, const char *req)
+{
+	char *why = NULL;
+	int r = vlun_ctl_request(uuid, req, &why);
+
+	if (r < 0)
+		fail_msg("control request '%s': %s (%s)", req, strerror(-r), why ? why : "");
+	free(why);
+}
+
+/* Opens vdisk name ("src", "src@s1;rw") of the pool in dir as a LUN of
+ * num_lbas blocks of block_size; fails the test when open fails. */
+static inline struct tcmu_device *fr_lun_open(const char *dir, const char *name, uint64_t num_lbas,
+					      uint32_t block_size)
+{
+	char cfg[PATH_MAX + 96];
+	struct tcmu_device *d;
+
+	snprintf(cfg, sizeof(cfg), "vlun/%s/%s", dir, name);
+	d = fr_dev_new(cfg, num_lbas, block_size);
+	assert_non_null(d);
+	if (fr_dev_open(d) != 0)
+		fail_msg("opening '%s' failed", cfg);
+	return d;
+}
+
+static inline void fr_lun_close(struct tcmu_device *d)
+{
+	fr_dev_close(d);
+	fr_dev_free(d);
+}
+
+/* The uuid of the pool in dir, from a read-only view (the handler may hold
+ * the pool: same process, same object). */
+static inline void fr_pool_uuid(const char *dir, uint8_t *uuid)
+{
+	char **paths = NULL, *why = NULL;
+	size_t np = 0;
+	struct vlun_pool *p = NULL;
+	struct vlun_pool_desc *d = NULL;
+
+	assert_int_equal(vlun_pool_spec_expand(dir, &paths, &np, &why), 0);
+	assert_int_equal(vlun_pool_open(paths, np, VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK, &p, &why), 0);
+	assert_int_equal(vlun_pool_describe(p, &d), 0);
+	memcpy(uuid, d->uuid, VLUN_UUID_LEN);
+	vlun_pool_desc_free(d);
+	vlun_pool_close(p);
+	vlun_strv_free(paths, np);
 }
 
 #endif

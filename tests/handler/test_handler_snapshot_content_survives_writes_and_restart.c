@@ -30,43 +30,6 @@
 #define VSIZE (16 * MIB)
 #define BS 512u
 
-static uint64_t rnd(uint64_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 7;
-	*x ^= *x << 17;
-	return *x;
-}
-
-static void ctl(const uint8_t *uuid, const char *req)
-{
-	char *why = NULL;
-	int r = vlun_ctl_request(uuid, req, &why);
-
-	if (r < 0)
-		fail_msg("control request '%s': %s (%s)", req, strerror(-r), why ? why : "");
-	free(why);
-}
-
-static struct tcmu_device *open_dev(const char *dir, const char *name)
-{
-	char cfg[PATH_MAX + 96];
-	struct tcmu_device *d;
-
-	snprintf(cfg, sizeof(cfg), "vlun/%s/%s", dir, name);
-	d = fr_dev_new(cfg, VSIZE / BS, BS);
-	assert_non_null(d);
-	if (fr_dev_open(d) != 0)
-		fail_msg("opening '%s' failed", cfg);
-	return d;
-}
-
-static void close_dev(struct tcmu_device *d)
-{
-	fr_dev_close(d);
-	fr_dev_free(d);
-}
-
 static void write_at(struct tcmu_device *d, uint64_t off, const uint8_t *b, uint64_t len)
 {
 	uint8_t cdb[16];
@@ -108,11 +71,11 @@ static void random_writes(struct tcmu_device *d, uint8_t *img, unsigned n, uint6
 
 	assert_non_null(b);
 	for (unsigned k = 0; k < n; k++) {
-		uint64_t len = (1 + rnd(x) % 32) * 4096;
-		uint64_t off = (rnd(x) % ((VSIZE - len) / 4096 + 1)) * 4096;
+		uint64_t len = (1 + fr_rnd(x) % 32) * 4096;
+		uint64_t off = (fr_rnd(x) % ((VSIZE - len) / 4096 + 1)) * 4096;
 
 		for (uint64_t i = 0; i < len; i++)
-			b[i] = (uint8_t)(rnd(x) >> 29);
+			b[i] = (uint8_t)(fr_rnd(x) >> 29);
 		write_at(d, off, b, len);
 		memcpy(img + off, b, len);
 	}
@@ -151,12 +114,8 @@ static void run(uint32_t layout)
 	struct tcmu_device *src, *s1, *s2;
 	uint8_t *model = malloc(VSIZE), *img1 = malloc(VSIZE), *img2 = malloc(VSIZE), *created2 = malloc(VSIZE), cdb[16];
 	uint8_t uuid[VLUN_UUID_LEN];
-	struct vlun_pool_desc *d = NULL;
-	struct vlun_pool *p = NULL;
 	struct fr_result res;
 	char *why = NULL;
-	char **paths = NULL;
-	size_t np = 0;
 	uint64_t x = 0x9E3779B97F4A7C15ull + layout;
 	int r;
 
@@ -165,16 +124,10 @@ static void run(uint32_t layout)
 	assert_non_null(img2);
 	assert_non_null(created2);
 	assert_int_equal(fr_pool_make(dir, 2, 64 * MIB, "src", layout, VSIZE, layout == VLUN_LAYOUT_THIN ? MIB : 0), 0);
-	src = open_dev(dir, "src");
+	src = fr_lun_open(dir, "src", VSIZE / BS, BS);
 
 	/* the pool's uuid (the handler holds it: same process, same object) */
-	assert_int_equal(vlun_pool_spec_expand(dir, &paths, &np, &why), 0);
-	assert_int_equal(vlun_pool_open(paths, np, VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK, &p, &why), 0);
-	assert_int_equal(vlun_pool_describe(p, &d), 0);
-	memcpy(uuid, d->uuid, VLUN_UUID_LEN);
-	vlun_pool_desc_free(d);
-	vlun_pool_close(p);
-	vlun_strv_free(paths, np);
+	fr_pool_uuid(dir, uuid);
 
 	/* the source's first content: the whole disk written */
 	for (uint64_t i = 0; i < VSIZE; i++)
@@ -185,12 +138,12 @@ static void run(uint32_t layout)
 	/* s1 now, with a reserve big enough for every chunk of the source */
 	snprintf(req, sizeof(req), "snapshot-create source=src name=s1 reserve=%llu chunk=65536",
 		 (unsigned long long)(2 * VSIZE));
-	ctl(uuid, req);
+	fr_ctl(uuid, req);
 	memcpy(img1, model, VSIZE);
 	random_writes(src, model, 150, &x);
 
 	/* s2 after some writes */
-	ctl(uuid, "snapshot-create source=src name=s2");
+	fr_ctl(uuid, "snapshot-create source=src name=s2");
 	memcpy(img2, model, VSIZE);
 	memcpy(created2, model, VSIZE);
 	diag_model = model;
@@ -198,8 +151,8 @@ static void run(uint32_t layout)
 	random_writes(src, model, 150, &x);
 	expect_listed(uuid, 2, false);
 
-	s1 = open_dev(dir, "src@s1");
-	s2 = open_dev(dir, "src@s2;rw");
+	s1 = fr_lun_open(dir, "src@s1", VSIZE / BS, BS);
+	s2 = fr_lun_open(dir, "src@s2;rw", VSIZE / BS, BS);
 	expect_listed(uuid, 2, true);
 
 	/* s1 is read-only */
@@ -223,12 +176,12 @@ static void run(uint32_t layout)
 	expect_image(s2, img2, "snapshot s2 (writable)");
 
 	/* restart: every device closed (the pool with the last), reopened */
-	close_dev(s2);
-	close_dev(s1);
-	close_dev(src);
-	src = open_dev(dir, "src");
-	s1 = open_dev(dir, "src@s1");
-	s2 = open_dev(dir, "src@s2;rw");
+	fr_lun_close(s2);
+	fr_lun_close(s1);
+	fr_lun_close(src);
+	src = fr_lun_open(dir, "src", VSIZE / BS, BS);
+	s1 = fr_lun_open(dir, "src@s1", VSIZE / BS, BS);
+	s2 = fr_lun_open(dir, "src@s2;rw", VSIZE / BS, BS);
 	expect_image(src, model, "source after the restart");
 	expect_image(s1, img1, "snapshot s1 after the restart");
 	expect_image(s2, img2, "snapshot s2 after the restart");
@@ -240,16 +193,16 @@ static void run(uint32_t layout)
 	expect_image(src, model, "source after writes following the restart");
 
 	/* deleting s2 (unexported) keeps s1 intact */
-	close_dev(s2);
-	ctl(uuid, "snapshot-delete source=src name=s2");
+	fr_lun_close(s2);
+	fr_ctl(uuid, "snapshot-delete source=src name=s2");
 	expect_listed(uuid, 1, true);
 	expect_image(s1, img1, "snapshot s1 after s2 was deleted");
 
-	close_dev(s1);
-	ctl(uuid, "snapshot-delete source=src name=s1");
+	fr_lun_close(s1);
+	fr_ctl(uuid, "snapshot-delete source=src name=s1");
 	expect_listed(uuid, 0, false);
 	expect_image(src, model, "source after both snapshots were deleted");
-	close_dev(src);
+	fr_lun_close(src);
 	assert_int_equal(fr_violations(), 0);
 	fr_rmrf(dir);
 	free(model);

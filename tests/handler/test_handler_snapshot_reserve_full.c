@@ -31,57 +31,12 @@
 #define CHUNK (64 * 1024ull)
 #define BS 512u
 
-static void ctl(const uint8_t *uuid, const char *req)
-{
-	char *why = NULL;
-	int r = vlun_ctl_request(uuid, req, &why);
-
-	if (r < 0)
-		fail_msg("control request '%s': %s (%s)", req, strerror(-r), why ? why : "");
-	free(why);
-}
-
-static struct tcmu_device *open_dev(const char *dir, const char *name)
-{
-	char cfg[PATH_MAX + 96];
-	struct tcmu_device *d;
-
-	snprintf(cfg, sizeof(cfg), "vlun/%s/%s", dir, name);
-	d = fr_dev_new(cfg, VSIZE / BS, BS);
-	assert_non_null(d);
-	if (fr_dev_open(d) != 0)
-		fail_msg("opening '%s' failed", cfg);
-	return d;
-}
-
-static void close_dev(struct tcmu_device *d)
-{
-	fr_dev_close(d);
-	fr_dev_free(d);
-}
-
 static void rw(struct tcmu_device *d, uint8_t op, uint64_t off, uint8_t *b, uint64_t len, struct fr_result *res)
 {
 	uint8_t cdb[16];
 
 	fr_cdb_rw16(cdb, op, off / BS, (uint32_t)(len / BS), 0);
 	assert_int_equal(fr_exec(d, cdb, 16, b, len, res), 0);
-}
-
-static void get_uuid(const char *dir, uint8_t *uuid)
-{
-	char **paths = NULL, *why = NULL;
-	size_t np = 0;
-	struct vlun_pool *p = NULL;
-	struct vlun_pool_desc *d = NULL;
-
-	assert_int_equal(vlun_pool_spec_expand(dir, &paths, &np, &why), 0);
-	assert_int_equal(vlun_pool_open(paths, np, VLUN_OPEN_RDONLY | VLUN_OPEN_NO_LOCK, &p, &why), 0);
-	assert_int_equal(vlun_pool_describe(p, &d), 0);
-	memcpy(uuid, d->uuid, VLUN_UUID_LEN);
-	vlun_pool_desc_free(d);
-	vlun_pool_close(p);
-	vlun_strv_free(paths, np);
 }
 
 /* The holder's line for src@name ("" if none), in out. */
@@ -112,26 +67,53 @@ static void fill(uint8_t *b, uint64_t len, uint64_t seed)
 		b[i] = (uint8_t)((i + seed) * 31 + (seed >> 3));
 }
 
-static void test_fail_snapshot_keeps_source_writing(void **state)
+/* A pool in dir with a linear source "src" written whole with fill(seed)
+ * (kept in model), and a session s1 of it with a RESERVE reserve, CHUNK
+ * chunks and the reserve-full policy; the source's LUN, s1's in *ret_snap. */
+static struct tcmu_device *setup(char *dir, uint8_t *uuid, uint8_t *model, uint64_t seed, const char *policy,
+				 struct tcmu_device **ret_snap)
 {
-	(void)state;
-	char dir[PATH_MAX], req[256], line[1024];
-	uint8_t uuid[VLUN_UUID_LEN], *b = malloc(VSIZE), *model = malloc(VSIZE);
-	struct tcmu_device *src, *snap;
+	char req[256];
+	struct tcmu_device *src;
 	struct fr_result res;
 
 	assert_int_equal(fr_pool_make(dir, 2, 64 * MIB, "src", VLUN_LAYOUT_LINEAR, VSIZE, 0), 0);
-	src = open_dev(dir, "src");
-	get_uuid(dir, uuid);
-	fill(model, VSIZE, 1);
+	src = fr_lun_open(dir, "src", VSIZE / BS, BS);
+	fr_pool_uuid(dir, uuid);
+	fill(model, VSIZE, seed);
 	rw(src, 0x8a, 0, model, VSIZE / 2, &res);
 	EXPECT_GOOD(res);
 	rw(src, 0x8a, VSIZE / 2, model + VSIZE / 2, VSIZE / 2, &res);
 	EXPECT_GOOD(res);
-	snprintf(req, sizeof(req), "snapshot-create source=src name=s1 reserve=%llu chunk=%llu policy=fail-snapshot",
-		 (unsigned long long)RESERVE, (unsigned long long)CHUNK);
-	ctl(uuid, req);
-	snap = open_dev(dir, "src@s1");
+	snprintf(req, sizeof(req), "snapshot-create source=src name=s1 reserve=%llu chunk=%llu policy=%s",
+		 (unsigned long long)RESERVE, (unsigned long long)CHUNK, policy);
+	fr_ctl(uuid, req);
+	*ret_snap = fr_lun_open(dir, "src@s1", VSIZE / BS, BS);
+	return src;
+}
+
+/* The source reads model (b: VSIZE bytes of scratch). */
+static void expect_source(struct tcmu_device *src, uint8_t *b, const uint8_t *model)
+{
+	struct fr_result res;
+
+	rw(src, 0x88, 0, b, VSIZE / 2, &res);
+	EXPECT_GOOD(res);
+	assert_memory_equal(b, model, VSIZE / 2);
+	rw(src, 0x88, VSIZE / 2, b, VSIZE / 2, &res);
+	EXPECT_GOOD(res);
+	assert_memory_equal(b, model + VSIZE / 2, VSIZE / 2);
+}
+
+static void test_fail_snapshot_keeps_source_writing(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], line[1024];
+	uint8_t uuid[VLUN_UUID_LEN], *b = malloc(VSIZE), *model = malloc(VSIZE);
+	struct tcmu_device *src, *snap;
+	struct fr_result res;
+
+	src = setup(dir, uuid, model, 1, "fail-snapshot", &snap);
 
 	/* one write per chunk over the whole source: far more than the reserve */
 	for (uint64_t off = 0; off < VSIZE; off += CHUNK) {
@@ -140,12 +122,7 @@ static void test_fail_snapshot_keeps_source_writing(void **state)
 		EXPECT_GOOD(res); /* the source never fails */
 		memcpy(model + off, b, 4096);
 	}
-	rw(src, 0x88, 0, b, VSIZE / 2, &res);
-	EXPECT_GOOD(res);
-	assert_memory_equal(b, model, VSIZE / 2);
-	rw(src, 0x88, VSIZE / 2, b, VSIZE / 2, &res);
-	EXPECT_GOOD(res);
-	assert_memory_equal(b, model + VSIZE / 2, VSIZE / 2);
+	expect_source(src, b, model);
 
 	/* the session failed: its LUN reads fail, the holder says why */
 	rw(snap, 0x88, 0, b, 64 * 1024, &res);
@@ -157,10 +134,10 @@ static void test_fail_snapshot_keeps_source_writing(void **state)
 	if (!strstr(line, "state=failed") || strstr(line, "why=%00"))
 		fail_msg("expected a failed session with a reason, got '%s'", line);
 
-	close_dev(snap);
+	fr_lun_close(snap);
 	/* a failed session can be deleted */
-	ctl(uuid, "snapshot-delete source=src name=s1");
-	close_dev(src);
+	fr_ctl(uuid, "snapshot-delete source=src name=s1");
+	fr_lun_close(src);
 	assert_int_equal(fr_violations(), 0);
 	fr_rmrf(dir);
 	free(b);
@@ -176,19 +153,8 @@ static void test_fail_write_fails_source_write_keeps_session(void **state)
 	struct fr_result res;
 	uint64_t refused_at = UINT64_MAX;
 
-	assert_int_equal(fr_pool_make(dir, 2, 64 * MIB, "src", VLUN_LAYOUT_LINEAR, VSIZE, 0), 0);
-	src = open_dev(dir, "src");
-	get_uuid(dir, uuid);
-	fill(model, VSIZE, 2);
-	rw(src, 0x8a, 0, model, VSIZE / 2, &res);
-	EXPECT_GOOD(res);
-	rw(src, 0x8a, VSIZE / 2, model + VSIZE / 2, VSIZE / 2, &res);
-	EXPECT_GOOD(res);
-	snprintf(req, sizeof(req), "snapshot-create source=src name=s1 reserve=%llu chunk=%llu policy=fail-write",
-		 (unsigned long long)RESERVE, (unsigned long long)CHUNK);
-	ctl(uuid, req);
+	src = setup(dir, uuid, model, 2, "fail-write", &snap);
 	memcpy(img, model, VSIZE);
-	snap = open_dev(dir, "src@s1");
 
 	for (uint64_t off = 0; off < VSIZE; off += CHUNK) {
 		fill(b, 4096, off + 11);
@@ -214,12 +180,7 @@ static void test_fail_write_fails_source_write_keeps_session(void **state)
 	memcpy(model, b, 8192);
 
 	/* the source reads what was acknowledged; the session is intact */
-	rw(src, 0x88, 0, b, VSIZE / 2, &res);
-	EXPECT_GOOD(res);
-	assert_memory_equal(b, model, VSIZE / 2);
-	rw(src, 0x88, VSIZE / 2, b, VSIZE / 2, &res);
-	EXPECT_GOOD(res);
-	assert_memory_equal(b, model + VSIZE / 2, VSIZE / 2);
+	expect_source(src, b, model);
 	for (uint64_t off = 0; off < VSIZE; off += 2 * MIB) {
 		rw(snap, 0x88, off, b, 2 * MIB, &res);
 		EXPECT_GOOD(res);
@@ -232,14 +193,14 @@ static void test_fail_write_fails_source_write_keeps_session(void **state)
 
 	/* growing the reserve lets the refused writes through */
 	snprintf(req, sizeof(req), "snapshot-reserve source=src size=%llu", (unsigned long long)(2 * VSIZE));
-	ctl(uuid, req);
+	fr_ctl(uuid, req);
 	fill(b, 4096, 1234);
 	rw(src, 0x8a, refused_at, b, 4096, &res);
 	EXPECT_GOOD(res);
 
-	close_dev(snap);
-	ctl(uuid, "snapshot-delete source=src name=s1");
-	close_dev(src);
+	fr_lun_close(snap);
+	fr_ctl(uuid, "snapshot-delete source=src name=s1");
+	fr_lun_close(src);
 	assert_int_equal(fr_violations(), 0);
 	fr_rmrf(dir);
 	free(b);

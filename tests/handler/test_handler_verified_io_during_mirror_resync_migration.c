@@ -33,14 +33,6 @@ static struct tcmu_device *dev;
 static atomic_bool stop_io;
 static atomic_ulong ios, failures;
 
-static uint64_t rnd(uint64_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 7;
-	*x ^= *x << 17;
-	return *x;
-}
-
 static void *io_thread(void *arg)
 {
 	(void)arg;
@@ -48,12 +40,12 @@ static void *io_thread(void *arg)
 	uint8_t *b = malloc(256 * 1024), cdb[16];
 	struct fr_result res;
 	while (!atomic_load(&stop_io)) {
-		uint64_t len = (1 + rnd(&x) % 64) * 4096;
-		uint64_t off = (rnd(&x) % ((VSIZE - len) / 4096)) * 4096;
-		unsigned k = (unsigned)(rnd(&x) % 8);
+		uint64_t len = (1 + fr_rnd(&x) % 64) * 4096;
+		uint64_t off = (fr_rnd(&x) % ((VSIZE - len) / 4096)) * 4096;
+		unsigned k = (unsigned)(fr_rnd(&x) % 8);
 		if (k < 4) {
 			for (uint64_t i = 0; i < len; i++)
-				b[i] = (uint8_t)(rnd(&x) >> 24);
+				b[i] = (uint8_t)(fr_rnd(&x) >> 24);
 			fr_cdb_rw16(cdb, 0x8a, off / BS, (uint32_t)(len / BS), k == 0 ? 0x08 : 0);
 			if (fr_exec(dev, cdb, 16, b, len, &res) != 0 || res.sts != TCMU_STS_OK) {
 				atomic_fetch_add(&failures, 1);
@@ -77,15 +69,6 @@ static void *io_thread(void *arg)
 	}
 	free(b);
 	return NULL;
-}
-
-static void ctl(const uint8_t *uuid, const char *req)
-{
-	char *why = NULL;
-	int r = vlun_ctl_request(uuid, req, &why);
-	if (r < 0)
-		fail_msg("control request '%s': %s (%s)", req, strerror(-r), why ? why : "");
-	free(why);
 }
 
 /* The committed state as another process sees it. */
@@ -203,19 +186,19 @@ static void test_verified_io_during_mirror_resync_migration(void **state)
 	assert_int_equal(pthread_create(&t, NULL, io_thread, NULL), 0);
 
 	/* mirror the whole disk; the resync runs under the I/O */
-	ctl(uuid, "mirror-add name=vd");
+	fr_ctl(uuid, "mirror-add name=vd");
 	wait_for(dir, "the mirror in sync", in_sync);
 
 	/* member 1 dies: hosts see nothing; it comes back: resync */
-	ctl(uuid, "member-fault idx=1 fail=1");
+	fr_ctl(uuid, "member-fault idx=1 fail=1");
 	wait_for(dir, "member 1 marked FAILED", member1_failed);
 	usleep(300000);
-	ctl(uuid, "member-fault idx=1 fail=0");
-	ctl(uuid, "resync");
+	fr_ctl(uuid, "member-fault idx=1 fail=0");
+	fr_ctl(uuid, "resync");
 	wait_for(dir, "member 1 back and the mirror in sync", in_sync);
 
 	/* retire member 0 while writing */
-	ctl(uuid, "migrate from=0");
+	fr_ctl(uuid, "migrate from=0");
 	wait_for(dir, "nothing left on member 0", off_member0);
 
 	atomic_store(&stop_io, true);
