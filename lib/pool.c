@@ -1191,6 +1191,20 @@ out:
 	return r;
 }
 
+/* -EBUSY with the snapshot engine's reason when it refuses op ("resize",
+ * "delete") on vdisk vd, else 0 (ctl_lock held). */
+static int snap_refused_locked(struct vlun_pool *p, const struct vlun_vdisk_desc *vd, const char *op,
+			       char **ret_reason)
+{
+	char sw[200];
+	const char *refuse = snap_refuse_locked(p, vd, op, sw, sizeof(sw));
+
+	if (!refuse)
+		return 0;
+	vlun_set_reason(ret_reason, "%s", refuse);
+	return -EBUSY;
+}
+
 VLUN_EXPORT int vlun_vdisk_resize(struct vlun_pool *p, const char *name, uint64_t new_size_bytes,
 				 bool force, char **ret_reason)
 {
@@ -1223,13 +1237,9 @@ VLUN_EXPORT int vlun_vdisk_resize(struct vlun_pool *p, const char *name, uint64_
 		r = -EINVAL;
 		goto out;
 	}
-	char sw[200];
-	const char *refuse = snap_refuse_locked(p, vd, "resize", sw, sizeof(sw));
-	if (refuse) {
-		vlun_set_reason(ret_reason, "%s", refuse);
-		r = -EBUSY;
+	r = snap_refused_locked(p, vd, "resize", ret_reason);
+	if (r < 0)
 		goto out;
-	}
 	struct vlun_vdisk *open = pool_open_vdisk_locked(p, vd->id);
 	if (ns < old && (open || !force)) {
 		vlun_set_reason(ret_reason, open ? "virtual disk '%s' is open for I/O; shrinking it online "
@@ -1338,13 +1348,9 @@ VLUN_EXPORT int vlun_vdisk_delete(struct vlun_pool *p, const char *name, char **
 		r = -ENOENT;
 		goto out;
 	}
-	char sw[200];
-	const char *refuse = snap_refuse_locked(p, vd, "delete", sw, sizeof(sw));
-	if (refuse) {
-		vlun_set_reason(ret_reason, "%s", refuse);
-		r = -EBUSY;
+	r = snap_refused_locked(p, vd, "delete", ret_reason);
+	if (r < 0)
 		goto out;
-	}
 	if (vdisk_open_locked(p, vd->id)) {
 		vlun_set_reason(ret_reason, "virtual disk '%s' is open for I/O; remove its backstore first", name);
 		r = -EBUSY;
