@@ -44,6 +44,7 @@
  * (files, mode none) only (3) fences: the epoch check narrows the window
  * but only PR stops a stale node's writes in the target.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -182,6 +183,22 @@ void pool_ha_set_test_paths(unsigned n)
 	test_npaths = n == 2 ? 2 : 1;
 }
 
+/* Test only: the transport of file members. pool_ha_set_test_transport()
+ * (engine unit tests), else — for a copy of the library that the test
+ * cannot reach, such as the one inside handler_vlun.so under the handler
+ * tests' fake runner — with $VLUN_TEST_PR_TRANSPORT set, the function
+ * vlun_test_pr_transport() that the executable exports (-rdynamic). In
+ * production neither is set: files have no PR. */
+static const struct prmap_transport *file_transport(void)
+{
+	const struct prmap_transport *(*fn)(void);
+
+	if (test_transport || !getenv("VLUN_TEST_PR_TRANSPORT"))
+		return test_transport;
+	*(void **)&fn = dlsym(RTLD_DEFAULT, "vlun_test_pr_transport");
+	return fn ? fn() : NULL;
+}
+
 static const char *mode_name(uint32_t m)
 {
 	return m == VLUN_PR_EXCLUSIVE ? "exclusive" : m == VLUN_PR_NONE ? "none" : "shared";
@@ -268,7 +285,7 @@ static int member_pr_open(struct vlun_pool *p, uint32_t m, bool attach_only, cha
 		const char *paths[2] = { path, second };
 
 		snprintf(second, sizeof(second), "%s:p2", path);
-		o.transport = test_transport;
+		o.transport = file_transport();
 		if (attach_only)
 			r = prmap_attach_paths(path, paths, test_npaths, &o, &h, &why);
 		else
@@ -313,7 +330,7 @@ static void members_classify(struct vlun_pool *p)
 				  p->desc->name, m, path, strerror(errno));
 			continue;
 		}
-		if (S_ISREG(st.st_mode) && !test_transport) {
+		if (S_ISREG(st.st_mode) && !file_transport()) {
 			vlun_info("pool '%s': member %u ('%s') is a regular file: no persistent reservations on it",
 				  p->desc->name, m, path);
 			continue;

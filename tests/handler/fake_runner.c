@@ -82,7 +82,9 @@ FR_EXPORT int tcmur_dev_update_size(struct tcmu_device *dev, uint64_t new_size)
 	return 0;
 }
 FR_EXPORT void tcmu_notify_conn_lost(struct tcmu_device *dev) { (void)dev; }
-FR_EXPORT void tcmu_notify_lock_lost(struct tcmu_device *dev) { (void)dev; }
+static unsigned lock_lost_calls;
+FR_EXPORT void tcmu_notify_lock_lost(struct tcmu_device *dev) { (void)dev; __atomic_add_fetch(&lock_lost_calls, 1, __ATOMIC_SEQ_CST); }
+unsigned fr_lock_lost_calls(void) { return __atomic_load_n(&lock_lost_calls, __ATOMIC_SEQ_CST); }
 FR_EXPORT void tcmu_notify_cmd_timed_out(struct tcmu_device *dev) { (void)dev; }
 
 /* ----------------------------- libtcmu device accessors (interposed) */

@@ -81,6 +81,9 @@ void fr_set_runner_range_check(bool on);
  * ASYNC_HANDLED from handle_cmd, completions of unknown commands). */
 unsigned fr_violations(void);
 
+/* How many times the handler called tcmu_notify_lock_lost. */
+unsigned fr_lock_lost_calls(void);
+
 /* CDB builders */
 void fr_cdb_rw10(uint8_t cdb[10], uint8_t op, uint32_t lba, uint16_t n, uint8_t byte1);
 void fr_cdb_rw16(uint8_t cdb[16], uint8_t op, uint64_t lba, uint32_t n, uint8_t byte1);
