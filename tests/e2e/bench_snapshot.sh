@@ -10,13 +10,16 @@
 #          file; 0 sessions: a linear table over it; n sessions: a
 #          snapshot-origin table over it and n "snapshot ... P 128" tables
 #          (persistent, 64 KiB chunks), each COW store a loop device over
-#          a file of BS_SIZE
+#          a file of BS_SIZE; the loop devices are buffered (tmpfs has no
+#          O_DIRECT, losetup --direct-io=on fails there), as vlun's members are
 # For each backend and n in BS_SESSIONS the source is written whole
 # (1 MiB writes) before the sessions start, then two fio jobs run on the
 # source (direct=1, libaio, QD1):
 #   first    rw=write:60k bs=4k: one 4 KiB write per 64 KiB chunk, each the
 #            first write of its chunk since the sessions started (every
-#            write copies, when n > 0)
+#            write copies, when n > 0); --number_ios stops it after one
+#            pass (fio would otherwise wrap around until it had written
+#            --size bytes, and 15 of 16 writes would hit saved chunks)
 #   steady   randwrite 4k, BS_RUNTIME s, time_based: mostly chunks already
 #            copied (the steady state)
 # fio's completion latency percentiles (p50, p99) and IOPS per job go to
@@ -48,7 +51,8 @@ bs_fio() { # dev json job
 	local dev=$1 json=$2 job=$3
 	case $job in
 	first) fio --name=first --filename="$dev" --direct=1 --ioengine=libaio --iodepth=1 \
-		--rw=write:60k --bs=4k --size="$BS_SIZE" --output-format=json --output="$json" ;;
+		--rw=write:60k --bs=4k --size="$BS_SIZE" --number_ios=$(( $(bs_bytes "$BS_SIZE") / 65536 )) \
+		--output-format=json --output="$json" ;;
 	steady) fio --name=steady --filename="$dev" --direct=1 --ioengine=libaio --iodepth=1 \
 		--rw=randwrite --bs=4k --size="$BS_SIZE" --time_based --runtime="$BS_RUNTIME" \
 		--randrepeat=0 --output-format=json --output="$json" ;;
@@ -116,7 +120,7 @@ bs_dm_up() { # n
 	local sectors i cow
 	bs_dm_down
 	truncate -s "$BS_SIZE" "$BS_DIR/origin.img" || return 1
-	BS_ORIG=$(losetup --direct-io=on -f --show "$BS_DIR/origin.img") || return 1
+	BS_ORIG=$(losetup -f --show "$BS_DIR/origin.img") || return 1
 	sectors=$(blockdev --getsz "$BS_ORIG")
 	dmsetup create bsorigin --table "0 $sectors linear $BS_ORIG 0" || return 1
 	BS_DEV=/dev/mapper/bsorigin
@@ -125,7 +129,7 @@ bs_dm_up() { # n
 	dmsetup suspend bsorigin || return 1
 	for ((i = 1; i <= $1; i++)); do
 		truncate -s "$BS_SIZE" "$BS_DIR/cow$i.img"
-		cow=$(losetup --direct-io=on -f --show "$BS_DIR/cow$i.img") || return 1
+		cow=$(losetup -f --show "$BS_DIR/cow$i.img") || return 1
 		dmsetup create "bsnap$i" --table "0 $sectors snapshot $BS_ORIG $cow P 128" || return 1
 	done
 	dmsetup reload bsorigin --table "0 $sectors snapshot-origin $BS_ORIG" || return 1
