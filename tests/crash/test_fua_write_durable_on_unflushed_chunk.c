@@ -26,40 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "crash_sync_io.h"
 #include "vlun.h"
-
-struct w {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done, st;
-};
-
-static void done_fn(struct vlun_req *req, enum vlun_status st)
-{
-	struct w *w = req->priv;
-
-	pthread_mutex_lock(&w->lock);
-	w->done = 1;
-	w->st = (int)st;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
-static int io(struct vlun_vdisk *vd, uint32_t op, uint32_t flags, uint64_t off, void *buf, uint64_t len)
-{
-	struct w w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-	struct iovec iov = { buf, len };
-	struct vlun_req req = { .op = op, .flags = flags, .offset = off, .length = len, .iov = &iov, .iovcnt = 1,
-				.done = done_fn, .priv = &w };
-
-	if (vlun_vdisk_submit(vd, &req) < 0)
-		return -1;
-	pthread_mutex_lock(&w.lock);
-	while (!w.done)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
-	return w.st;
-}
 
 int main(void)
 {
@@ -97,10 +65,10 @@ int main(void)
 		    vlun_vdisk_open(p, "t", 0, &vd, &why) < 0)
 			_exit(2);
 		memset(buf, 0x11, 4096);
-		if (io(vd, VLUN_OP_WRITE, 0, 0, buf, 4096)) /* allocates chunk 0, not durable yet */
+		if (crash_io(vd, VLUN_OP_WRITE, 0, 0, buf, 4096)) /* allocates chunk 0, not durable yet */
 			_exit(2);
 		memset(buf, 0x22, 4096);
-		if (io(vd, VLUN_OP_WRITE, VLUN_REQ_FUA, 65536, buf, 4096)) /* same chunk, FUA */
+		if (crash_io(vd, VLUN_OP_WRITE, VLUN_REQ_FUA, 65536, buf, 4096)) /* same chunk, FUA */
 			_exit(2);
 		_exit(0); /* killed right after the FUA write was acknowledged */
 	}
@@ -119,7 +87,7 @@ int main(void)
 		return 1;
 	}
 	memset(buf, 0, 4096);
-	if (io(vd, VLUN_OP_READ, 0, 65536, buf, 4096)) {
+	if (crash_io(vd, VLUN_OP_READ, 0, 65536, buf, 4096)) {
 		fprintf(stderr, "read back failed\n");
 		return 1;
 	}

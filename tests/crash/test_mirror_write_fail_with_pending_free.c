@@ -28,40 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crash_sync_io.h"
 #include "vlun.h"
-
-struct w {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done, st;
-};
-
-static void done_fn(struct vlun_req *req, enum vlun_status st)
-{
-	struct w *w = req->priv;
-
-	pthread_mutex_lock(&w->lock);
-	w->done = 1;
-	w->st = (int)st;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
-static int io(struct vlun_vdisk *vd, uint32_t op, uint64_t off, void *buf, uint64_t len)
-{
-	struct w w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-	struct iovec iov = { buf, len };
-	struct vlun_req req = { .op = op, .offset = off, .length = len, .iov = &iov, .iovcnt = 1,
-				.done = done_fn, .priv = &w };
-
-	if (vlun_vdisk_submit(vd, &req) < 0)
-		return -1;
-	pthread_mutex_lock(&w.lock);
-	while (!w.done)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
-	return w.st;
-}
 
 static void on_alarm(int sig)
 {
@@ -132,7 +100,7 @@ int main(void)
 		return 2;
 	}
 	memset(buf, 0x5a, 65536);
-	if (io(t, VLUN_OP_WRITE, 0, buf, 65536) || io(t, VLUN_OP_UNMAP, 0, NULL, 65536)) {
+	if (crash_io(t, VLUN_OP_WRITE, 0, 0, buf, 65536) || crash_io(t, VLUN_OP_UNMAP, 0, 0, NULL, 65536)) {
 		fprintf(stderr, "setup: thin write/unmap failed\n");
 		return 2;
 	}
@@ -147,7 +115,7 @@ int main(void)
 	}
 	vlun_pool_inject_member_fault(p, alt, true);
 	memset(buf, 0xa5, 4096);
-	int st = io(m, VLUN_OP_WRITE, 0, buf, 4096);
+	int st = crash_io(m, VLUN_OP_WRITE, 0, 0, buf, 4096);
 	alarm(0);
 	if (st)
 		fprintf(stderr, "FAIL: the write to the mirrored disk failed (status %d) although the primary "

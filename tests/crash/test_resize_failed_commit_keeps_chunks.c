@@ -32,40 +32,8 @@
 #include <unistd.h>
 
 #include "blkdev.h"
+#include "crash_sync_io.h"
 #include "vlun.h"
-
-struct w {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done, st;
-};
-
-static void done_fn(struct vlun_req *req, enum vlun_status st)
-{
-	struct w *w = req->priv;
-
-	pthread_mutex_lock(&w->lock);
-	w->done = 1;
-	w->st = (int)st;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
-static int io(struct vlun_vdisk *vd, uint32_t op, uint32_t flags, uint64_t off, void *buf, uint64_t len)
-{
-	struct w w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-	struct iovec iov = { buf, len };
-	struct vlun_req req = { .op = op, .flags = flags, .offset = off, .length = len, .iov = &iov,
-				.iovcnt = buf ? 1 : 0, .done = done_fn, .priv = &w };
-
-	if (vlun_vdisk_submit(vd, &req) < 0)
-		return -1;
-	pthread_mutex_lock(&w.lock);
-	while (!w.done)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
-	return w.st;
-}
 
 /* Does any allocated extent of disk name cover member m sector ps? */
 static bool maps(struct vlun_pool *p, const char *name, uint32_t m, uint64_t ps)
@@ -137,7 +105,7 @@ int main(void)
 		return 2;
 	}
 	memset(buf, 0xaa, 65536);
-	if (io(a, VLUN_OP_WRITE, 0, 0, buf, 65536) || io(a, VLUN_OP_FLUSH, 0, 0, NULL, 0)) {
+	if (crash_io(a, VLUN_OP_WRITE, 0, 0, buf, 65536) || crash_io(a, VLUN_OP_FLUSH, 0, 0, NULL, 0)) {
 		fprintf(stderr, "setup: write to a failed\n");
 		return 2;
 	}
@@ -154,8 +122,8 @@ int main(void)
 	/* An UNMAP frees something, so the next commit releases the pending
 	 * set (after_commit_locked does only when frees are pending). */
 	memset(buf, 0xcc, 65536);
-	if (io(b, VLUN_OP_WRITE, 0, 0, buf, 65536) || io(b, VLUN_OP_UNMAP, 0, 0, NULL, 65536) ||
-	    io(b, VLUN_OP_FLUSH, 0, 0, NULL, 0)) {
+	if (crash_io(b, VLUN_OP_WRITE, 0, 0, buf, 65536) || crash_io(b, VLUN_OP_UNMAP, 0, 0, NULL, 65536) ||
+	    crash_io(b, VLUN_OP_FLUSH, 0, 0, NULL, 0)) {
 		fprintf(stderr, "setup: write/unmap/flush of b failed\n");
 		return 2;
 	}
@@ -163,9 +131,9 @@ int main(void)
 	 * among them */
 	memset(buf, 0xbb, 65536);
 	for (uint64_t off = 0; off < (28ull << 20); off += 65536)
-		if (io(b, VLUN_OP_WRITE, 0, off, buf, 4096))
+		if (crash_io(b, VLUN_OP_WRITE, 0, off, buf, 4096))
 			break; /* out of space */
-	io(b, VLUN_OP_FLUSH, 0, 0, NULL, 0);
+	crash_io(b, VLUN_OP_FLUSH, 0, 0, NULL, 0);
 	uint32_t ma = 0;
 	uint64_t pa = 0;
 	if (first_chunk(p, "a", &ma, &pa) < 0) {
@@ -173,7 +141,7 @@ int main(void)
 		goto out;
 	}
 	memset(buf, 0, 65536);
-	if (io(a, VLUN_OP_READ, 0, 0, buf, 65536)) {
+	if (crash_io(a, VLUN_OP_READ, 0, 0, buf, 65536)) {
 		fprintf(stderr, "FAIL: reading a failed\n");
 		goto out;
 	}
