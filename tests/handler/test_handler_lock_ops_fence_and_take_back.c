@@ -59,18 +59,6 @@ __attribute__((visibility("default"))) const struct prmap_transport *vlun_test_p
 	return tgt ? &tr : NULL;
 }
 
-static struct pt_target *map_target(const char *path, bool create)
-{
-	int fd = create ? mkstemp((char *)path) : open(path, O_RDWR);
-	void *m;
-
-	if (fd < 0 || (create && ftruncate(fd, sizeof(struct pt_target)) < 0))
-		return NULL;
-	m = mmap(NULL, sizeof(struct pt_target), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	return m == MAP_FAILED ? NULL : m;
-}
-
 /* ------------------------------------------------------------ gateway B */
 
 struct sync_io {
@@ -276,14 +264,14 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[0], "gwB")) {
 		vlun_set_log(NULL, VLUN_LOG_ERR, NULL);
-		tgt = map_target(argv[1], false);
+		tgt = pt_map_target(argv[1], false);
 		if (!tgt)
 			return 98;
 		tr = (struct prmap_transport){ .path_in = pt_in, .path_out = pt_out, .ctx = tgt };
 		return gateway_b(argv[2]);
 	}
 	fr_load_or_skip();
-	tgt = map_target(tgt_file, true);
+	tgt = pt_map_target(tgt_file, true);
 	if (!tgt)
 		return 1;
 	tr = (struct prmap_transport){ .path_in = pt_in, .path_out = pt_out, .ctx = tgt };

@@ -241,24 +241,12 @@ static void test_takeover_fences_the_old_owner(void **state)
 	et_pool_cleanup(&tp);
 }
 
-static struct pt_target *map_target(const char *path, bool create)
-{
-	int fd = create ? mkstemp((char *)path) : open(path, O_RDWR);
-	void *m;
-
-	if (fd < 0 || (create && ftruncate(fd, sizeof(struct pt_target)) < 0))
-		return NULL;
-	m = mmap(NULL, sizeof(struct pt_target), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	return m == MAP_FAILED ? NULL : m;
-}
-
 int main(int argc, char **argv)
 {
 	vlun_set_log(NULL, VLUN_LOG_ERR, NULL);
 	if (argc >= 3 && !strcmp(argv[0], "node2")) {
 		struct et_pool tp = { .n = (size_t)argc - 2 };
-		tgt = map_target(argv[1], false);
+		tgt = pt_map_target(argv[1], false);
 		if (!tgt)
 			return 98;
 		for (size_t i = 0; i < tp.n && i < 8; i++)
@@ -267,7 +255,7 @@ int main(int argc, char **argv)
 		pool_ha_set_test_transport(&tr);
 		return node2_takeover(&tp);
 	}
-	tgt = map_target(tgt_file, true);
+	tgt = pt_map_target(tgt_file, true);
 	if (!tgt)
 		return 1;
 	tr = (struct prmap_transport){ .path_in = pt_in, .path_out = pt_out, .ctx = tgt };

@@ -9,9 +9,11 @@
 #define PRTEST_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -283,6 +285,21 @@ static inline size_t pt_count(struct pt_target *t, uint64_t key)
 	for (size_t i = 0; i < t->nreg; i++)
 		n += t->reg[i].key == key;
 	return n;
+}
+
+/* A target shared by the processes of one test (a node exec'd as a second
+ * gateway): the model in a MAP_SHARED file. create: path is a mkstemp
+ * template, filled in; else the file is opened. NULL on failure. */
+static inline struct pt_target *pt_map_target(const char *path, bool create)
+{
+	int fd = create ? mkstemp((char *)path) : open(path, O_RDWR);
+	void *m;
+
+	if (fd < 0 || (create && ftruncate(fd, sizeof(struct pt_target)) < 0))
+		return NULL;
+	m = mmap(NULL, sizeof(struct pt_target), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return m == MAP_FAILED ? NULL : m;
 }
 
 #endif
