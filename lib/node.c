@@ -662,7 +662,8 @@ static int reload_locked(struct vlun_pool *p, struct vlun_pool_desc *nd, struct 
 /* A standby's maps are the ones it loaded; the owner keeps allocating
  * (thin chunks, migrations) and committing. tcmu-runner does not call the
  * handler's lock for reads (implicit ALUA only reopens the device on a
- * read lock; docs/pr.md), so every read of a standby first looks whether
+ * read lock; docs/pr.md), so every read of a standby (or of a fenced
+ * node) first looks whether
  * the metadata on disk moved (vlun_meta_peek_changed: 3 x 4 KiB) and, if
  * so, makes it its state, as the lock does, without taking ownership. */
 int pool_ha_standby_sync(struct vlun_pool *p)
@@ -676,7 +677,11 @@ int pool_ha_standby_sync(struct vlun_pool *p)
 	if (!p || !p->ha)
 		return 0;
 	pthread_mutex_lock(&p->ctl_lock);
-	if (p->ha->state != VLUN_LOCK_UNLOCKED)
+	/* a fenced node too: its maps are the ones it had when the other node
+	 * took over, and tcmu-runner keeps sending it reads (it believes it
+	 * still holds the lock until a command fails FENCED). The state stays
+	 * FENCED; what was pending here could never be committed anyway. */
+	if (p->ha->state == VLUN_LOCK_OWNER)
 		goto out;
 	r = vlun_meta_peek_changed(p->meta, p->mm, p->nmm, &changed);
 	if (r < 0) {

@@ -40,6 +40,8 @@ static void setup_pool(struct et_pool *tp, uint32_t mode)
 	vlun_set_node_id("node1");
 	struct vlun_pool *p = et_pool_open(tp);
 	et_vdisk_create(p, "d0", VLUN_LAYOUT_LINEAR, 8 * MB, 0, 0);
+	/* thin: what a node maps depends on the metadata it loaded */
+	et_vdisk_create(p, "t0", VLUN_LAYOUT_THIN, 8 * MB, 1 * MB, 0);
 	if (mode != VLUN_PR_SHARED) {
 		char *why = NULL;
 		assert_int_equal(vlun_pool_set_pr_mode(p, mode, &why), 0);
@@ -142,6 +144,15 @@ static int node2_takeover(struct et_pool *tp)
 	memset(buf, 0x22, 4096);
 	if (et_io(vd, VLUN_OP_WRITE, 0, 1 * MB, 4096, buf, NULL) != VLUN_OK)
 		return 16;
+	/* a chunk of the thin disk allocated by node 2 only */
+	struct vlun_vdisk *t0 = NULL;
+	if (vlun_vdisk_open(p, "t0", 0, &t0, &why) < 0)
+		return 17;
+	memset(buf, 0x33, 4096);
+	if (et_io(t0, VLUN_OP_WRITE, 0, 3 * MB, 4096, buf, NULL) != VLUN_OK ||
+	    et_io(t0, VLUN_OP_FLUSH, 0, 0, 0, NULL, NULL) != VLUN_OK)
+		return 18;
+	vlun_vdisk_close(t0);
 	vlun_vdisk_close(vd);
 	pool_ha_keep_on_close(p, true);
 	vlun_pool_close(p);
@@ -163,6 +174,7 @@ static void test_takeover_fences_the_old_owner(void **state)
 	vlun_set_node_id("node1");
 	struct vlun_pool *p = et_pool_open(&tp);
 	struct vlun_vdisk *vd = et_vdisk_open(p, "d0");
+	struct vlun_vdisk *t0 = et_vdisk_open(p, "t0");
 	et_write(vd, 0, 64 * 1024, 1);
 	assert_int_equal(et_io(vd, VLUN_OP_FLUSH, 0, 0, 0, NULL, NULL), VLUN_OK);
 	struct vlun_pool_desc *d = NULL;
@@ -204,6 +216,14 @@ static void test_takeover_fences_the_old_owner(void **state)
 	assert_int_equal(et_io(vd, VLUN_OP_FLUSH, 0, 0, 0, NULL, NULL), VLUN_E_FENCED);
 	/* the block is what node 1 wrote before the takeover, untouched */
 	et_check(vd, 0, 64 * 1024, 1);
+	/* node 1's reads follow the new owner (tcmu-runner keeps sending a
+	 * fenced gateway reads): the thin chunk node 2 allocated after the
+	 * takeover reads node 2's data, not the zeros of node 1's old map */
+	assert_int_equal(et_io(t0, VLUN_OP_READ, 0, 3 * MB, 4096, buf, NULL), VLUN_OK);
+	for (int i = 0; i < 4096; i++)
+		assert_int_equal(buf[i], 0x33);
+	assert_int_equal(vlun_pool_lock_state(p), VLUN_LOCK_FENCED);
+	assert_int_equal(et_io(t0, VLUN_OP_WRITE, 0, 3 * MB, 4096, buf, NULL), VLUN_E_FENCED);
 
 	/* node 1 takes it back: node 2 preempted, epoch newer than node 2's */
 	char *why = NULL;
@@ -235,6 +255,7 @@ static void test_takeover_fences_the_old_owner(void **state)
 	uint16_t tag = 0;
 	assert_int_equal(vlun_pool_lock_tag(p, &tag), 0);
 	assert_int_equal(tag, 5);
+	vlun_vdisk_close(t0);
 	vlun_vdisk_close(vd);
 	vlun_pool_close(p);
 	free(buf);
