@@ -383,6 +383,18 @@ static void vdev_free(struct vlun_dev *v)
 	free(v);
 }
 
+/* The pool's job thread found this gateway preempted by another node (an
+ * ALUA failover to it, or vlunctl pool takeover): tell tcmu-runner now, so
+ * that the next write this gateway receives takes the lock again (reopen,
+ * then lock) instead of failing FENCED first. */
+static void pool_fenced(void *arg)
+{
+	struct tcmu_device *dev = arg;
+
+	tcmu_dev_warn(dev, "vlun: another gateway took this disk over; telling tcmu-runner the lock is lost\n");
+	tcmu_notify_lock_lost(dev);
+}
+
 static int vlun_open(struct tcmu_device *dev, bool reopen)
 {
 	struct vlun_dev *v;
@@ -424,6 +436,8 @@ static int vlun_open(struct tcmu_device *dev, bool reopen)
 			     why ? why : strerror(-r));
 		goto fail;
 	}
+	/* a takeover the pool's job thread finds goes to tcmu-runner at once */
+	vlun_pool_on_fenced(v->pool, pool_fenced, dev);
 	/* a snapshot exported with "rw" (cfg.c leaves read_only false only then) */
 	v->snapshot = strchr(v->cfg.vdisk, '@') != NULL;
 	r = vlun_vdisk_open(v->pool, v->cfg.vdisk,

@@ -736,8 +736,15 @@ static bool jobs_round(struct job_runner *jr, int *ret_err)
 	if (t >= jr->next_refresh_ns) {
 		/* PR IN on every path of every member: every 3 s, not per kick */
 		jr->next_refresh_ns = t + PROBE_INTERVAL_MS * 1000000ull;
-		if (pool_ha_refresh(p) == -EPERM)
-			return false; /* preempted: fenced now (node.c logged it) */
+		if (pool_ha_refresh(p) == -EPERM) {
+			/* preempted: fenced now (node.c logged it); tell the
+			 * holder (the handler tells tcmu-runner) */
+			void (*fn)(void *) = atomic_load(&p->on_fenced);
+
+			if (fn)
+				fn(atomic_load(&p->on_fenced_arg));
+			return false;
+		}
 	}
 	int r = resync_step(jr);
 	if (r > 0)

@@ -459,7 +459,7 @@ static void fence_locked(struct vlun_pool *p, const char *why)
 		return;
 	ha->state = VLUN_LOCK_FENCED;
 	vlun_err("pool '%s': node '%s' (key 0x%" PRIx64 ") is FENCED: %s. It writes no data and no metadata "
-		 "from now on and its jobs stop; %zu pending map change(s) are dropped at the next lock. "
+		 "from now on and its jobs stop; %zu pending map change(s) are dropped at the next read or lock. "
 		 "See which node owns the pool with 'vlunctl pool nodes'; to make this node the owner again, "
 		 "fail over back to this gateway (the handler's lock reloads the metadata from disk) or run "
 		 "'vlunctl pool takeover --node-id %s'", p->desc->name, ha->id, ha->key, why, p->npending, ha->id);
@@ -849,6 +849,14 @@ VLUN_EXPORT int vlun_pool_unlock(struct vlun_pool *p)
 	}
 	pthread_mutex_unlock(&p->ctl_lock);
 	return r;
+}
+
+VLUN_EXPORT void vlun_pool_on_fenced(struct vlun_pool *p, void (*fn)(void *arg), void *arg)
+{
+	if (!p)
+		return;
+	atomic_store(&p->on_fenced_arg, arg);
+	atomic_store(&p->on_fenced, fn);
 }
 
 VLUN_EXPORT int vlun_pool_lock_state(struct vlun_pool *p)

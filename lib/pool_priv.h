@@ -118,6 +118,9 @@ struct vlun_pool {
 	 * conflict). */
 	atomic_bool ha_fenced;
 	struct pool_ha *ha;          /* node.c; NULL for read-only opens */
+	/* vlun_pool_on_fenced: called by the job thread on a takeover it finds */
+	void (*_Atomic on_fenced)(void *arg);
+	void *_Atomic on_fenced_arg;
 };
 
 /* ---- pool.c, for vdisk.c */

@@ -474,6 +474,14 @@ int vlun_pool_lock_state(struct vlun_pool *p);
 /* The owner's tag as the metadata on disk says: 0, -ENOENT no owner, or
  * -ENODATA an owner without a tag. */
 int vlun_pool_lock_tag(struct vlun_pool *p, uint16_t *ret_tag);
+/* fn(arg) is called once, from the pool's job thread, when the periodic
+ * check (every 3 s) finds that another node took the pool over while this
+ * one was the owner: this node is fenced from then on. A request that meets
+ * the takeover first completes VLUN_E_FENCED instead; fn is not called for
+ * it. The handler tells tcmu-runner the lock is lost, so the next write it
+ * gets takes the lock again cleanly. NULL fn: no call. Set it before I/O;
+ * it must not call back into the pool. */
+void vlun_pool_on_fenced(struct vlun_pool *p, void (*fn)(void *arg), void *arg);
 /* Sets the pool's PR mode (owner only; applies at the next open). */
 int vlun_pool_set_pr_mode(struct vlun_pool *p, uint32_t mode, char **ret_reason);
 

@@ -9,9 +9,12 @@
  *  - a path that did not answer at open is registered once it answers
  *    again;
  *  - an idle owner whose key another node preempted finds out by itself:
- *    its next write fails FENCED and never reaches the member.
+ *    its next write fails FENCED and never reaches the member, and the
+ *    holder's vlun_pool_on_fenced callback runs once (the handler tells
+ *    tcmu-runner the lock is lost).
  */
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "vdisk_test.h"
 #include "../prmap/prtest.h"
@@ -111,6 +114,15 @@ static void test_returning_path_registered_without_lock_query(void **state)
 	et_pool_cleanup(&tp);
 }
 
+static atomic_int fenced_calls;
+static void *fenced_arg;
+
+static void on_fenced(void *arg)
+{
+	fenced_arg = arg;
+	atomic_fetch_add(&fenced_calls, 1);
+}
+
 static void test_idle_owner_learns_it_was_preempted(void **state)
 {
 	struct et_pool tp;
@@ -122,8 +134,10 @@ static void test_idle_owner_learns_it_was_preempted(void **state)
 	assert_int_equal(prmap_key_from_node_id("node2", &k2), 0);
 	struct vlun_pool *p = et_pool_open(&tp);
 	struct vlun_vdisk *vd = et_vdisk_open(p, "d0");
+	vlun_pool_on_fenced(p, on_fenced, &tp);
 	et_write(vd, 0, 64 * 1024, 1);
 	assert_int_equal(et_io(vd, VLUN_OP_FLUSH, 0, 0, 0, NULL, NULL), VLUN_OK);
+	assert_int_equal(atomic_load(&fenced_calls), 0);
 	/* another node preempts node 1's key on every path (the model's
 	 * state after PREEMPT AND ABORT by node 2) */
 	pthread_mutex_lock(&tgt_lock);
@@ -146,6 +160,14 @@ static void test_idle_owner_learns_it_was_preempted(void **state)
 	assert_int_equal(st, VLUN_E_FENCED);
 	assert_int_equal(et_io(vd, VLUN_OP_WRITE, 0, 0, 4096, buf, NULL), VLUN_E_FENCED);
 	et_check(vd, 0, 64 * 1024, 1);
+	/* the job thread told the holder, once: not again at the next
+	 * refresh (3 s later) */
+	for (int waited = 0; atomic_load(&fenced_calls) == 0 && waited < WAIT_S * 10; waited++)
+		usleep(100000);
+	assert_int_equal(atomic_load(&fenced_calls), 1);
+	assert_ptr_equal(fenced_arg, &tp);
+	usleep(3500000);
+	assert_int_equal(atomic_load(&fenced_calls), 1);
 	vlun_vdisk_close(vd);
 	vlun_pool_close(p);
 	free(buf);
