@@ -5,7 +5,10 @@
 #            tests/e2e), bin/ (the freshly built handler_vlun.so and
 #            vlunctl), run.conf (what to run)
 #   results  read-write: logs and results come back here
-# No NIC: all iSCSI traffic stays on the guest's loopback.
+# No NIC: all iSCSI traffic stays on the guest's loopback. Two-guest runs
+# (scenarios with "# guests: 2", see scripts/lab) add lab_boot_extra: a
+# virtio NIC on a UDP socket link between the two QEMUs and a third share,
+# "sync", that both guests see (guest/pair.sh).
 #
 # Power cuts (scenarios with "# reboot: power-cut"): with LAB_DATA_DISK set,
 # that qcow2 image is the guest's /dev/vdb (cache=writeback: QEMU keeps the
@@ -33,15 +36,18 @@ lab_stage() {
 	return 0
 }
 
+lab_boot_extra=()
+
 # lab_boot STAGE_DIR RESULTS_DIR MODE : boot the image, run MODE (run|shell);
 # the console is logged to RESULTS_DIR/console.log (and shown when
 # LAB_CONSOLE=1 or in shell mode). Returns QEMU's status (124: timeout).
 lab_boot() {
-	local st=$1 res=$2 mode=$3 serial rc
+	local st=$1 res=$2 mode=$3 serial rc nic=(-nic none)
 	lab_accel_args
+	[ ${#lab_boot_extra[@]} -gt 0 ] && nic=("${lab_boot_extra[@]}")
 	lab_say "boot: $lab_accel, 2 vCPUs, kernel $lab_kver"
 	local cmd=(qemu-system-x86_64 "${lab_accel_opts[@]}" -smp 2 -m 2048
-		-nodefaults -display none -no-reboot -nic none
+		-nodefaults -display none -no-reboot "${nic[@]}"
 		-kernel "$lab_kernel" -initrd "$lab_initrd"
 		-append "root=/dev/vda rw rootfstype=ext4 init=/sbin/vlun-lab-init console=ttyS0 panic=-1 quiet loglevel=4"
 		-drive "file=$lab_image,format=raw,if=virtio,cache=unsafe,snapshot=on"

@@ -36,19 +36,33 @@ modprobe configfs 2>/dev/null
 ensure_mount configfs /sys/kernel/config
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results /results ||
 	echo "[init] WARNING: no results share; results stay in the guest"
-hostname vlunlab
 ip link set lo up
 
 # what to do: written by the host (scripts/lab) into the lab share
 LAB_MODE=run
 [ -r /lab/run.conf ] && . /lab/run.conf
-export LAB_MODE LAB_SCENARIOS LAB_VERBOSE LAB_BACKEND LAB_RESUME LAB_BOOT
+export LAB_MODE LAB_SCENARIOS LAB_VERBOSE LAB_BACKEND LAB_RESUME LAB_BOOT LAB_NET LAB_NET2
+hostname "${LAB_HOSTNAME:-vlunlab}"
 
 echo "[init] $(uptime_s)s: kernel $(uname -r), mode $LAB_MODE${LAB_RESUME:+, boot ${LAB_BOOT:-2} of $LAB_RESUME after a power cut}"
 /lib/systemd/systemd-udevd --daemon
 udevadm trigger --action=add --type=subsystems
 udevadm trigger --action=add --type=devices
 udevadm settle --timeout=30
+# a two-guest run (guest/pair.sh): the link to the other guest and the
+# shared /sync directory
+if [ -n "${LAB_NET:-}" ]; then
+	nic=$(ls /sys/class/net | grep -vx lo | head -n1)
+	if [ -n "$nic" ] && ip link set "$nic" up && ip addr add "$LAB_NET" dev "$nic"; then
+		[ -n "${LAB_NET2:-}" ] && ip addr add "$LAB_NET2" dev "$nic"
+		echo "[init] $(uptime_s)s: network $nic $LAB_NET ${LAB_NET2:-}"
+	else
+		echo "[init] WARNING: no network interface for $LAB_NET (have: $(ls /sys/class/net | paste -sd' '))"
+	fi
+	mkdir -p /sync
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 sync /sync ||
+		echo "[init] WARNING: no sync share: the two guests cannot talk"
+fi
 dbus-uuidgen --ensure
 dbus-daemon --system --fork
 
@@ -78,6 +92,10 @@ shell)
 	echo "[init] interactive shell. Scenario helpers: '. /lab/guest/lib.sh'."
 	echo "[init] 'exit' powers the guest off (or Ctrl-a x in QEMU)."
 	setsid -c bash -l </dev/ttyS0 >/dev/ttyS0 2>&1
+	;;
+peer)
+	/lab/guest/peer.sh $LAB_SCENARIOS
+	echo "[init] peer finished with rc=$?"
 	;;
 *)
 	/lab/guest/run-scenarios.sh $LAB_SCENARIOS
