@@ -127,26 +127,9 @@ scenario_main() {
 	must runner_start
 
 	step "two LIO fileio LUNs (the physical LUNs) on $PTGT, portals $P1 and $P2"
-	must mkdir -p /var/lib/lab
-	must truncate -s 128M /var/lib/lab/plun0.img
-	must truncate -s 128M /var/lib/lab/plun1.img
-	local out
-	out=$(tcli <<-EOC
-	/backstores/fileio create name=plun0 file_or_dev=/var/lib/lab/plun0.img size=128M write_back=false
-	/backstores/fileio create name=plun1 file_or_dev=/var/lib/lab/plun1.img size=128M write_back=false
-	/iscsi create $PTGT
-	/iscsi/$PTGT/tpg1/luns create /backstores/fileio/plun0
-	/iscsi/$PTGT/tpg1/luns create /backstores/fileio/plun1
-	/iscsi/$PTGT/tpg1/portals create $P1 3260
-	/iscsi/$PTGT/tpg1/portals create $P2 3260
-	/iscsi/$PTGT/tpg1/acls create $INI
-	/iscsi/$PTGT/tpg1/acls create $INI2
-	/iscsi/$PTGT/tpg1 set attribute authentication=0
-	EOC
-	)
-	echo "$out"
-	must test -d "/sys/kernel/config/target/iscsi/$PTGT/tpgt_1/lun/lun_1"
+	must phys_luns_export "$PTGT" "$P1" "$P2" "$INI" "$INI2"
 
+	local out
 	step "node 2 ($INI2) on $P1: its own paths to both LUNs; gateway node 1 on both portals, one map per LUN"
 	must iscsi_setup
 	local n2 n2a n2b

@@ -169,3 +169,26 @@ pr_cleanup() {
 	iscsiadm -m node -I host2 --logout >/dev/null 2>&1
 	return 0
 }
+
+# The "physical LUNs" of the gateway scenarios: two LIO fileio LUNs of
+# 128 MiB (backstores plun0 and plun1) on TARGET, one portal on each of
+# PORTAL_A and PORTAL_B, an ACL per initiator name
+phys_luns_export() { # target portal-a portal-b initiator...
+	local t=$1 pa=$2 pb=$3 i
+	shift 3
+	mkdir -p /var/lib/lab || return 1
+	truncate -s 128M /var/lib/lab/plun0.img /var/lib/lab/plun1.img || return 1
+	{
+		for i in 0 1; do
+			echo "/backstores/fileio create name=plun$i file_or_dev=/var/lib/lab/plun$i.img size=128M write_back=false"
+		done
+		echo "/iscsi create $t"
+		echo "/iscsi/$t/tpg1/luns create /backstores/fileio/plun0"
+		echo "/iscsi/$t/tpg1/luns create /backstores/fileio/plun1"
+		echo "/iscsi/$t/tpg1/portals create $pa 3260"
+		echo "/iscsi/$t/tpg1/portals create $pb 3260"
+		for i in "$@"; do echo "/iscsi/$t/tpg1/acls create $i"; done
+		echo "/iscsi/$t/tpg1 set attribute authentication=0"
+	} | tcli
+	test -d "/sys/kernel/config/target/iscsi/$t/tpgt_1/lun/lun_1"
+}
