@@ -188,10 +188,7 @@ lock_time() { # log n
 }
 
 gw2_cleanup() {
-	runner_stop
-	for m in $(dmsetup ls --target multipath 2>/dev/null | awk '{ print $1 }'); do
-		dmsetup message "$m" 0 fail_if_no_path >/dev/null 2>&1
-	done
+	gateway_down "$PTGT"
 	lab_teardown
 }
 
@@ -235,14 +232,7 @@ ha_cleanup() {
 	iscsiadm -m node -T "$TGT1" --logout >/dev/null 2>&1
 	iscsiadm -m node -T "$TGT2" --logout >/dev/null 2>&1
 	on_peer -t 120 gw2_cleanup >/dev/null 2>&1
-	runner_stop
-	for d in $(dmsetup ls --target multipath 2>/dev/null | awk '{ print $1 }'); do
-		dmsetup message "$d" 0 fail_if_no_path >/dev/null 2>&1
-	done
-	multipath -F >/dev/null 2>&1
-	iscsiadm -m node -T "$PTGT" --logout >/dev/null 2>&1
-	rm -f /etc/vlun/node-id
-	return 0
+	gateway_down "$PTGT"
 }
 
 scenario_main() {

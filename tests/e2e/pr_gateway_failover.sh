@@ -92,16 +92,8 @@ sys.exit(1)' $FENCE_LBA $FENCE_N) || { echo "no extent under the region"; return
 
 gw_cleanup() {
 	pr_cleanup
-	local m
 	iscsiadm -m node -T "$TGT" --logout >/dev/null 2>&1
-	runner_stop
-	for m in $(dmsetup ls --target multipath 2>/dev/null | awk '{ print $1 }'); do
-		dmsetup message "$m" 0 fail_if_no_path >/dev/null 2>&1
-	done
-	multipath -F >/dev/null 2>&1
-	iscsiadm -m node -T "$PTGT" --logout >/dev/null 2>&1
-	rm -f /etc/vlun/node-id
-	return 0
+	gateway_down "$PTGT"
 }
 
 scenario_main() {

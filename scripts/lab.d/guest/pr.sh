@@ -192,3 +192,19 @@ phys_luns_export() { # target portal-a portal-b initiator...
 	} | tcli
 	test -d "/sys/kernel/config/target/iscsi/$t/tpgt_1/lun/lun_1"
 }
+
+# A gateway's stack down in the order that cannot hang: tcmu-runner
+# stopped, every multipath map told to fail instead of queueing, the maps
+# flushed, the sessions to the physical LUNs' TARGET (if given) logged
+# out, the node id forgotten
+gateway_down() { # [target]
+	local m
+	runner_stop
+	for m in $(dmsetup ls --target multipath 2>/dev/null | awk '{ print $1 }'); do
+		dmsetup message "$m" 0 fail_if_no_path >/dev/null 2>&1
+	done
+	multipath -F >/dev/null 2>&1
+	[ -n "${1:-}" ] && iscsiadm -m node -T "$1" --logout >/dev/null 2>&1
+	rm -f /etc/vlun/node-id
+	return 0
+}
