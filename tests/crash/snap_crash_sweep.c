@@ -31,8 +31,8 @@
 #include <unistd.h>
 
 #include "blkdev.h"
-#include "crash_sync_io.h"
-#include "crash_sync_io.h"
+#include "../sync_io.h"
+#include "../sync_io.h"
 #include "vlun.h"
 
 #define CB (64u << 10)
@@ -158,7 +158,7 @@ static int workload(struct shared *sh)
 		int r = 0;
 		if (s->op == S_WRITE) {
 			fill(buf, k, s->off, s->len);
-			r = crash_io(vd, VLUN_OP_WRITE, 0, s->off, buf, s->len);
+			r = sync_io(vd, VLUN_OP_WRITE, 0, s->off, buf, s->len);
 		} else if (s->op == S_CREATE) {
 			struct vlun_snapshot_create_opts o = { .source = "src", .name = s->name,
 							       .reserve_bytes = k == 1 ? 4u << 20 : 0, .chunk_bytes = CB,
@@ -173,7 +173,7 @@ static int workload(struct shared *sh)
 			r = vlun_vdisk_open(p, n, VLUN_VDISK_OPEN_WRITABLE, &v, &why);
 			if (r == 0) {
 				fill(buf, k, s->off, s->len);
-				r = crash_io(v, VLUN_OP_WRITE, 0, s->off, buf, s->len);
+				r = sync_io(v, VLUN_OP_WRITE, 0, s->off, buf, s->len);
 				vlun_vdisk_close(v);
 			}
 		}
@@ -235,7 +235,7 @@ static int verify(struct shared *sh, int point)
 		char name[16];
 		snprintf(name, sizeof(name), "src@%c", 'a' + s);
 		struct vlun_vdisk *v = NULL;
-		if (vlun_vdisk_open(p, name, 0, &v, &why) < 0 || crash_io(v, VLUN_OP_READ, 0, 0, got, SZ) != 0) {
+		if (vlun_vdisk_open(p, name, 0, &v, &why) < 0 || sync_io(v, VLUN_OP_READ, 0, 0, got, SZ) != 0) {
 			fprintf(stderr, "point %d: cannot read %s: %s\n", point, name, why ? why : "");
 			bad = 1;
 			break;
@@ -248,7 +248,7 @@ static int verify(struct shared *sh, int point)
 	}
 	free(inf);
 	struct vlun_vdisk *vd = NULL;
-	if (!bad && (vlun_vdisk_open(p, "src", 0, &vd, &why) < 0 || crash_io(vd, VLUN_OP_READ, 0, 0, got, SZ) != 0)) {
+	if (!bad && (vlun_vdisk_open(p, "src", 0, &vd, &why) < 0 || sync_io(vd, VLUN_OP_READ, 0, 0, got, SZ) != 0)) {
 		fprintf(stderr, "point %d: cannot read the source: %s\n", point, why ? why : "");
 		bad = 1;
 	}
@@ -259,7 +259,7 @@ static int verify(struct shared *sh, int point)
 		/* the surviving pool still copies on write */
 		static uint8_t w[4096];
 		memset(w, 0xee, sizeof(w));
-		if (!bad && crash_io(vd, VLUN_OP_WRITE, 0, 6 * CB, w, sizeof(w)) != 0) {
+		if (!bad && sync_io(vd, VLUN_OP_WRITE, 0, 6 * CB, w, sizeof(w)) != 0) {
 			fprintf(stderr, "point %d: write after reopen failed\n", point);
 			bad = 1;
 		}

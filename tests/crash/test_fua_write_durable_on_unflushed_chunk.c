@@ -26,7 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "crash_sync_io.h"
+#include "../sync_io.h"
 #include "vlun.h"
 
 int main(void)
@@ -65,10 +65,10 @@ int main(void)
 		    vlun_vdisk_open(p, "t", 0, &vd, &why) < 0)
 			_exit(2);
 		memset(buf, 0x11, 4096);
-		if (crash_io(vd, VLUN_OP_WRITE, 0, 0, buf, 4096)) /* allocates chunk 0, not durable yet */
+		if (sync_io(vd, VLUN_OP_WRITE, 0, 0, buf, 4096)) /* allocates chunk 0, not durable yet */
 			_exit(2);
 		memset(buf, 0x22, 4096);
-		if (crash_io(vd, VLUN_OP_WRITE, VLUN_REQ_FUA, 65536, buf, 4096)) /* same chunk, FUA */
+		if (sync_io(vd, VLUN_OP_WRITE, VLUN_REQ_FUA, 65536, buf, 4096)) /* same chunk, FUA */
 			_exit(2);
 		_exit(0); /* killed right after the FUA write was acknowledged */
 	}
@@ -87,7 +87,7 @@ int main(void)
 		return 1;
 	}
 	memset(buf, 0, 4096);
-	if (crash_io(vd, VLUN_OP_READ, 0, 65536, buf, 4096)) {
+	if (sync_io(vd, VLUN_OP_READ, 0, 65536, buf, 4096)) {
 		fprintf(stderr, "read back failed\n");
 		return 1;
 	}

@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "crash_sync_io.h"
+#include "../sync_io.h"
 #include "vlun.h"
 
 static void on_alarm(int sig)
@@ -100,7 +100,7 @@ int main(void)
 		return 2;
 	}
 	memset(buf, 0x5a, 65536);
-	if (crash_io(t, VLUN_OP_WRITE, 0, 0, buf, 65536) || crash_io(t, VLUN_OP_UNMAP, 0, 0, NULL, 65536)) {
+	if (sync_io(t, VLUN_OP_WRITE, 0, 0, buf, 65536) || sync_io(t, VLUN_OP_UNMAP, 0, 0, NULL, 65536)) {
 		fprintf(stderr, "setup: thin write/unmap failed\n");
 		return 2;
 	}
@@ -115,7 +115,7 @@ int main(void)
 	}
 	vlun_pool_inject_member_fault(p, alt, true);
 	memset(buf, 0xa5, 4096);
-	int st = crash_io(m, VLUN_OP_WRITE, 0, 0, buf, 4096);
+	int st = sync_io(m, VLUN_OP_WRITE, 0, 0, buf, 4096);
 	alarm(0);
 	if (st)
 		fprintf(stderr, "FAIL: the write to the mirrored disk failed (status %d) although the primary "

@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "blkdev.h"
-#include "crash_sync_io.h"
+#include "../sync_io.h"
 #include "vlun.h"
 
 /* Does any allocated extent of disk name cover member m sector ps? */
@@ -105,7 +105,7 @@ int main(void)
 		return 2;
 	}
 	memset(buf, 0xaa, 65536);
-	if (crash_io(a, VLUN_OP_WRITE, 0, 0, buf, 65536) || crash_io(a, VLUN_OP_FLUSH, 0, 0, NULL, 0)) {
+	if (sync_io(a, VLUN_OP_WRITE, 0, 0, buf, 65536) || sync_io(a, VLUN_OP_FLUSH, 0, 0, NULL, 0)) {
 		fprintf(stderr, "setup: write to a failed\n");
 		return 2;
 	}
@@ -122,8 +122,8 @@ int main(void)
 	/* An UNMAP frees something, so the next commit releases the pending
 	 * set (after_commit_locked does only when frees are pending). */
 	memset(buf, 0xcc, 65536);
-	if (crash_io(b, VLUN_OP_WRITE, 0, 0, buf, 65536) || crash_io(b, VLUN_OP_UNMAP, 0, 0, NULL, 65536) ||
-	    crash_io(b, VLUN_OP_FLUSH, 0, 0, NULL, 0)) {
+	if (sync_io(b, VLUN_OP_WRITE, 0, 0, buf, 65536) || sync_io(b, VLUN_OP_UNMAP, 0, 0, NULL, 65536) ||
+	    sync_io(b, VLUN_OP_FLUSH, 0, 0, NULL, 0)) {
 		fprintf(stderr, "setup: write/unmap/flush of b failed\n");
 		return 2;
 	}
@@ -131,9 +131,9 @@ int main(void)
 	 * among them */
 	memset(buf, 0xbb, 65536);
 	for (uint64_t off = 0; off < (28ull << 20); off += 65536)
-		if (crash_io(b, VLUN_OP_WRITE, 0, off, buf, 4096))
+		if (sync_io(b, VLUN_OP_WRITE, 0, off, buf, 4096))
 			break; /* out of space */
-	crash_io(b, VLUN_OP_FLUSH, 0, 0, NULL, 0);
+	sync_io(b, VLUN_OP_FLUSH, 0, 0, NULL, 0);
 	uint32_t ma = 0;
 	uint64_t pa = 0;
 	if (first_chunk(p, "a", &ma, &pa) < 0) {
@@ -141,7 +141,7 @@ int main(void)
 		goto out;
 	}
 	memset(buf, 0, 65536);
-	if (crash_io(a, VLUN_OP_READ, 0, 0, buf, 65536)) {
+	if (sync_io(a, VLUN_OP_READ, 0, 0, buf, 65536)) {
 		fprintf(stderr, "FAIL: reading a failed\n");
 		goto out;
 	}

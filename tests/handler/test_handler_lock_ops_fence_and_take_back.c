@@ -35,6 +35,7 @@
 #include "fr_test.h"
 #include "node.h"
 #include "../unit/prmap/prtest.h"
+#include "../sync_io.h"
 
 #define MIB (1ull << 20)
 #define BS 4096u
@@ -61,42 +62,6 @@ __attribute__((visibility("default"))) const struct prmap_transport *vlun_test_p
 
 /* ------------------------------------------------------------ gateway B */
 
-struct sync_io {
-	pthread_mutex_t m;
-	pthread_cond_t c;
-	bool done;
-	enum vlun_status st;
-};
-
-static void sync_done(struct vlun_req *req, enum vlun_status st)
-{
-	struct sync_io *s = req->priv;
-
-	pthread_mutex_lock(&s->m);
-	s->st = st;
-	s->done = true;
-	pthread_cond_signal(&s->c);
-	pthread_mutex_unlock(&s->m);
-}
-
-static int io(struct vlun_vdisk *vd, uint32_t op, uint64_t off, void *buf, uint64_t len)
-{
-	struct sync_io s = { .m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER };
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct vlun_req req = {
-		.op = op, .offset = off, .length = len, .iov = buf ? &iov : NULL, .iovcnt = buf ? 1 : 0,
-		.done = sync_done, .priv = &s,
-	};
-
-	if (vlun_vdisk_submit(vd, &req) < 0)
-		return -1;
-	pthread_mutex_lock(&s.m);
-	while (!s.done)
-		pthread_cond_wait(&s.c, &s.m);
-	pthread_mutex_unlock(&s.m);
-	return (int)s.st;
-}
-
 /* Exit status 0: all as expected. */
 static int gateway_b(const char *spec)
 {
@@ -118,13 +83,13 @@ static int gateway_b(const char *spec)
 	if (vlun_vdisk_open(p, "d0", 0, &vd, &why) < 0 || posix_memalign((void **)&buf, BS, len) != 0)
 		return 13;
 	fr_fill(buf, len, off, 2);
-	if (io(vd, VLUN_OP_WRITE, off, buf, len) != VLUN_E_FENCED)
+	if (sync_io(vd, VLUN_OP_WRITE, 0, off, buf, len) != VLUN_E_FENCED)
 		return 14;
 	if (vlun_pool_lock(p, 0xffff, &why) < 0) {
 		fprintf(stderr, "gwB lock: %s\n", why ? why : "?");
 		return 15;
 	}
-	if (io(vd, VLUN_OP_WRITE, off, buf, len) != VLUN_OK || io(vd, VLUN_OP_FLUSH, 0, NULL, 0) != VLUN_OK)
+	if (sync_io(vd, VLUN_OP_WRITE, 0, off, buf, len) != VLUN_OK || sync_io(vd, VLUN_OP_FLUSH, 0, 0, NULL, 0) != VLUN_OK)
 		return 16;
 	vlun_vdisk_close(vd);
 	/* B stays registered and owner, as a running gateway would */

@@ -15,39 +15,14 @@
 #include <string.h>
 
 #include "vlun.h"
+#include "../sync_io.h"
 
-struct wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done, st;
-};
-
-static void done_fn(struct vlun_req *req, enum vlun_status st)
-{
-	struct wait *w = req->priv;
-
-	pthread_mutex_lock(&w->lock);
-	w->done = 1;
-	w->st = (int)st;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
+/* 0, or a negative errno (a failed status is -EIO) */
 static int io(struct vlun_vdisk *vd, uint32_t op, uint64_t off, void *buf, uint64_t len)
 {
-	struct wait w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-	struct iovec iov = { buf, len };
-	struct vlun_req req = { .op = op, .offset = off, .length = len, .iov = buf ? &iov : NULL,
-				.iovcnt = buf ? 1 : 0, .done = done_fn, .priv = &w };
-	int r = vlun_vdisk_submit(vd, &req);
+	int st = sync_io(vd, op, 0, off, buf, len);
 
-	if (r < 0)
-		return r;
-	pthread_mutex_lock(&w.lock);
-	while (!w.done)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
-	return w.st ? -EIO : 0;
+	return st < 0 ? st : st ? -EIO : 0;
 }
 
 int main(int argc, char **argv)
