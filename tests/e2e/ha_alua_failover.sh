@@ -133,6 +133,13 @@ o = [n["id"] for n in d["nodes"] if n["role"] == "owner"]
 print(o[0] if o else "-", d["map_epoch"])'
 }
 
+# the owner is OWNER and the map epoch is past EPOCH (prints both)
+owner_after() { # spec owner epoch
+	set -- $(pool_owner "$1") "$2" "$3"
+	echo "owner $1, epoch $2"
+	[ "$1" = "$3" ] && [ "$2" -gt "$4" ]
+}
+
 # ------------------------------------------------------------ the peer (gw2)
 
 # log in to the physical LUNs on both portals as $INI_GW2, one map per LUN
@@ -333,7 +340,7 @@ scenario_main() {
 	check "the host's active path group is gateway 2's" active_group_has "$HP2"
 	check "gateway 2's tcmu-runner took the lock" eq "$(on_peer gw2_locks)" $((l2 + 1))
 	show on_peer gw2_log
-	check "the pool's owner is gw2, map epoch advanced" sh -c "set -- \$(vlunctl pool nodes '$spec' --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print([n[\"id\"] for n in d[\"nodes\"] if n[\"role\"]==\"owner\"][0], d[\"map_epoch\"])'); echo \$*; [ \$1 = gw2 ] && [ \$2 -gt $e1 ]"
+	check "the pool's owner is gw2, map epoch advanced" owner_after "$spec" gw2 "$e1"
 	check "$m0: gw1's key preempted on every path, gw2's registered" \
 		eq "$(key_count "/dev/mapper/$m0" "$KG1") $(key_count "/dev/mapper/$m0" "$KG2")" "0 2"
 	check "gateway 2 is not fenced" eq "$(on_peer gw2_fenced)" "$f2"
@@ -358,7 +365,7 @@ scenario_main() {
 	check "host writes 256 KiB of D over B at LBA 8704 (gateway 2's allocation)" host_write D 8704 512
 	check "host writes 512 KiB of E at LBA 40960 (a new allocation)" host_write E 40960 1024
 	check "gateway 1's tcmu-runner took the lock again" eq "$(grep -c "holds the lock of 'vd0'" "$LAB_SDIR/tcmu-runner0.log")" $((l1 + 1))
-	check "the pool's owner is gw1 again, map epoch advanced" sh -c "set -- \$(vlunctl pool nodes '$spec' --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print([n[\"id\"] for n in d[\"nodes\"] if n[\"role\"]==\"owner\"][0], d[\"map_epoch\"])'); echo \$*; [ \$1 = gw1 ] && [ \$2 -gt $e2 ]"
+	check "the pool's owner is gw1 again, map epoch advanced" owner_after "$spec" gw1 "$e2"
 	check "$m0: gw2's key preempted, gw1's registered again" \
 		eq "$(key_count "/dev/mapper/$m0" "$KG1") $(key_count "/dev/mapper/$m0" "$KG2")" "2 0"
 	check "the host did not fail gateway 1's path on the way back (the lock was taken before the write)" \
