@@ -430,7 +430,7 @@ static int vlun_open(struct tcmu_device *dev, bool reopen)
 		r = r < 0 ? r : -ENOENT;
 		goto fail;
 	}
-	r = vlun_pool_open(paths, n, 0, &v->pool, &why);
+	r = vlun_pool_open(paths, n, VLUN_OPEN_WAIT_LOCK, &v->pool, &why);
 	if (r < 0) {
 		tcmu_dev_err(dev, "vlun: cannot assemble pool '%s': %s\n", v->cfg.pool_spec,
 			     why ? why : strerror(-r));

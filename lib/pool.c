@@ -44,6 +44,8 @@
 #include "snap.h"
 
 #define LOCK_LEN 4096
+#define LOCK_GRACE_MS 3000 /* see step 5 of vlun_pool_open */
+#define LOCK_POLL_MS 20
 #define POOL_IO_DEPTH 256
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -464,10 +466,26 @@ VLUN_EXPORT int vlun_pool_open(char *const *paths, size_t n, unsigned flags, str
 		c[i].used = true;
 	}
 
-	/* 5. Advisory lock before reading the metadata. */
+	/* 5. Advisory lock before reading the metadata. A holder that has
+	 * just died (kill -9 of tcmu-runner, then a restart) can keep it for
+	 * a moment: its io_uring, torn down by the kernel after the process
+	 * is gone, still holds the member files while its last requests end.
+	 * With VLUN_OPEN_WAIT_LOCK (the handler) a taken lock is therefore
+	 * tried again for LOCK_GRACE_MS before the open is refused; vlunctl
+	 * asks whether a holder runs first and wants the answer at once. */
 	if (!rdonly && !(flags & VLUN_OPEN_NO_LOCK)) {
 		for (size_t i = 0; i < p->nmm; i++) {
 			r = member_lock(p->mm[i].dev->fd, true);
+			for (int waited = 0; (flags & VLUN_OPEN_WAIT_LOCK) && (r == -EAGAIN || r == -EACCES) &&
+					     waited < LOCK_GRACE_MS;
+			     waited += LOCK_POLL_MS) {
+				if (waited == 0)
+					vlun_info("pool open: member '%s' is locked; waiting up to %d ms in case "
+						  "its holder has just exited",
+						  p->mm[i].dev->name, LOCK_GRACE_MS);
+				nanosleep(&(struct timespec){ .tv_nsec = LOCK_POLL_MS * 1000000L }, NULL);
+				r = member_lock(p->mm[i].dev->fd, true);
+			}
 			if (r < 0) {
 				vlun_set_reason(ret_reason, "pool '%s' is held by another process (lock on "
 						"member '%s' taken); stop that process or open read-only",

@@ -325,6 +325,10 @@ enum vlun_open_flags {
 	VLUN_OPEN_NO_LOCK = 1u << 2, /* do not take the advisory pool lock */
 	VLUN_OPEN_DEGRADED = 1u << 3, /* with RDONLY: a member missing or unreadable is reported
 				       * (state MISSING, or FAILED as recorded), not refused */
+	VLUN_OPEN_WAIT_LOCK = 1u << 4, /* a taken pool lock is tried again for up to 3 s before
+					* the open is refused: the lock of a holder that was just
+					* killed outlives it while the kernel ends its io_uring I/O
+					* (the handler's open after a tcmu-runner restart) */
 };
 
 /* Assembles a pool from its members alone. The paths may include

@@ -1506,15 +1506,9 @@ static int verify(void)
 	for (int i = 0; i < 3; i++)
 		paths[i] = member_path(i);
 	/* The crashed process's io_uring may hold its member files (and so
-	 * their OFD locks) for a moment after it exited: retry while busy. */
-	for (int tries = 0;; tries++) {
-		r = vlun_pool_open(paths, 3, 0, &p, &why);
-		if (r != -EBUSY || tries >= 500)
-			break;
-		free(why);
-		why = NULL;
-		usleep(10000);
-	}
+	 * their OFD locks) for a moment after it exited: reopen as the
+	 * handler does after a restart. */
+	r = vlun_pool_open(paths, 3, VLUN_OPEN_WAIT_LOCK, &p, &why);
 	if (r < 0) {
 		if (m->pool_created)
 			fail("pool created (acknowledged) but reassembly refuses: %s", why ? why : strerror(-r));

@@ -208,7 +208,9 @@ static int verify(struct shared *sh, int point)
 	bool inflight = begun >= done;
 	struct vlun_pool *p = NULL;
 	char *why = NULL;
-	if (vlun_pool_open(paths, 2, VLUN_OPEN_NO_DIRECT, &p, &why) < 0) {
+	/* the workload's io_uring may hold the members' lock a moment after
+	 * it exited, as after a kill of tcmu-runner */
+	if (vlun_pool_open(paths, 2, VLUN_OPEN_NO_DIRECT | VLUN_OPEN_WAIT_LOCK, &p, &why) < 0) {
 		fprintf(stderr, "point %d: pool does not open: %s\n", point, why);
 		return 1;
 	}

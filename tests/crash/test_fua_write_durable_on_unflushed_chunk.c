@@ -76,13 +76,8 @@ int main(void)
 		fprintf(stderr, "the writer failed\n");
 		return 2;
 	}
-	for (int tries = 0; tries < 500; tries++) { /* its io_uring may hold the lock a moment */
-		int r = vlun_pool_open(paths, 2, 0, &p, &why);
-		if (r != -EBUSY)
-			break;
-		usleep(10000);
-	}
-	if (!p || vlun_vdisk_open(p, "t", 0, &vd, &why) < 0) {
+	/* its io_uring may hold the lock a moment */
+	if (vlun_pool_open(paths, 2, VLUN_OPEN_WAIT_LOCK, &p, &why) < 0 || vlun_vdisk_open(p, "t", 0, &vd, &why) < 0) {
 		fprintf(stderr, "reassembly: %s\n", why ? why : "?");
 		return 1;
 	}

@@ -5,8 +5,16 @@
  * two pools mixed are refused unless pool=<name> picks one; opening the
  * same pool twice in a process returns the same object (registry), and
  * the advisory lock makes vlun_pool_paths_in_use() report it held until
- * the last close; vdisk delete/shrink of an open disk is refused.
+ * the last close; vdisk delete/shrink of an open disk is refused. A lock
+ * that another open file holds refuses a plain open at once; with
+ * VLUN_OPEN_WAIT_LOCK (the handler's open after a restart) the open waits
+ * for a holder that lets go within the grace, and still refuses one that
+ * does not.
  */
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+
 #include "vdisk_test.h"
 
 static void test_assembly(void **state)
@@ -114,11 +122,69 @@ static void test_add_member(void **state)
 	et_pool_cleanup(&a);
 }
 
+/* An OFD lock on the label block of a member, as a live holder has it. */
+static int hold_lock(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 4096 };
+	assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);
+	return fd;
+}
+
+static void *let_go_later(void *arg)
+{
+	usleep(300 * 1000);
+	close(*(int *)arg);
+	return NULL;
+}
+
+static void test_wait_lock(void **state)
+{
+	(void)state;
+	struct et_pool a;
+	et_pool_files(&a, 2, 8 << 20);
+	et_pool_create(&a, "busy");
+	struct vlun_pool *p = NULL;
+	char *why = NULL;
+
+	/* held: a plain open is refused, naming the member */
+	int fd = hold_lock(a.paths[1]);
+	assert_int_equal(vlun_pool_open(a.paths, 2, 0, &p, &why), -EBUSY);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "held by another process"));
+	assert_non_null(strstr(why, a.paths[1]));
+	free(why);
+	why = NULL;
+	assert_null(p);
+
+	/* the holder lets go 0.3 s later: the waiting open gets the pool */
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, let_go_later, &fd), 0);
+	assert_int_equal(vlun_pool_open(a.paths, 2, VLUN_OPEN_WAIT_LOCK, &p, &why), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(vlun_pool_paths_in_use(a.paths, 2, NULL), 1);
+	vlun_pool_close(p);
+	p = NULL;
+	assert_int_equal(vlun_pool_paths_in_use(a.paths, 2, NULL), 0);
+
+	/* a holder that stays: refused after the grace, nothing left held */
+	fd = hold_lock(a.paths[0]);
+	assert_int_equal(vlun_pool_open(a.paths, 2, VLUN_OPEN_WAIT_LOCK, &p, &why), -EBUSY);
+	assert_non_null(why);
+	assert_non_null(strstr(why, a.paths[0]));
+	free(why);
+	close(fd);
+	assert_int_equal(vlun_pool_paths_in_use(a.paths, 2, NULL), 0);
+	et_pool_cleanup(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_assembly),
 		cmocka_unit_test(test_add_member),
+		cmocka_unit_test(test_wait_lock),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
