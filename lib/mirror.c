@@ -217,8 +217,21 @@ void mirror_member_restore_locked(struct vlun_pool *p, uint32_t m)
 	jobs_kick(p);
 }
 
-int mirror_mark_behind_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t vs, uint64_t ns, uint32_t m)
+/* What a behind mark changes, recorded in the description but not yet
+ * published to the fast path. */
+struct behind_mark {
+	uint32_t vdisk_id;
+	uint64_t a, b; /* region-aligned range */
+	struct vlun_extent *ext;
+	uint32_t n;
+};
+
+/* Records the mark as a pending delta; bm->ext is NULL when nothing
+ * changed. The map is left as it is: see mirror_mark_behind_locked. */
+static int mark_behind_record_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t vs, uint64_t ns, uint32_t m,
+				     struct behind_mark *bm)
 {
+	memset(bm, 0, sizeof(*bm));
 	struct vlun_vdisk_desc *d = pool_vdesc_by_id_locked(p, vdisk_id);
 	if (!d)
 		return -ENOENT;
@@ -259,12 +272,54 @@ int mirror_mark_behind_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t v
 		}
 	}
 	if (r == 0 && changed)
-		r = mirror_publish_locked(p, vdisk_id, a, b - a, ext, n, true);
+		r = pool_record_change_locked(p, vdisk_id, a, b - a, ext, n);
 	if (r == -EIO)
 		vlun_err("pool '%s': vdisk '%s' sectors %llu+%llu have no good copy left besides member %u",
 			 p->desc->name, d->name, (unsigned long long)vs, (unsigned long long)ns, m);
+	if (r == 0 && changed) {
+		*bm = (struct behind_mark){ .vdisk_id = vdisk_id, .a = a, .b = b, .ext = ext, .n = n };
+		return 0;
+	}
 	free(ext);
 	return r;
+}
+
+/* The marks reach the map only after the commit that records them: a
+ * write that finds a region already behind writes the healthy copy only
+ * and is acknowledged at once, so the mark it relies on must be durable
+ * by then (else a crash leaves a clean extent whose copies differ). If
+ * the commit fails the marks are published all the same: the writes that
+ * wait for a commit fail with it, and nothing else is left to do. */
+static int mark_behind_publish_locked(struct vlun_pool *p, struct behind_mark *bm, size_t nbm)
+{
+	bool any = false;
+	for (size_t i = 0; i < nbm; i++)
+		any |= bm[i].ext != NULL;
+	if (!any)
+		return 0;
+	int c = pool_commit_locked(p);
+	if (c < 0)
+		vlun_err("pool '%s': the commit of a behind mark failed: %s", p->desc->name, strerror(-c));
+	int ret = 0;
+	for (size_t i = 0; i < nbm; i++) {
+		if (!bm[i].ext)
+			continue;
+		int r = mirror_publish_locked(p, bm[i].vdisk_id, bm[i].a, bm[i].b - bm[i].a, bm[i].ext, bm[i].n,
+					      false);
+		if (r < 0)
+			ret = r;
+		free(bm[i].ext);
+		bm[i].ext = NULL;
+	}
+	return ret;
+}
+
+int mirror_mark_behind_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t vs, uint64_t ns, uint32_t m)
+{
+	struct behind_mark bm;
+	int r = mark_behind_record_locked(p, vdisk_id, vs, ns, m, &bm);
+	int rp = mark_behind_publish_locked(p, &bm, 1);
+	return r < 0 ? r : rp;
 }
 
 int mirror_repair_error_locked(struct vlun_pool *p, uint32_t vdisk_id, uint64_t vs, uint64_t ns)
@@ -742,11 +797,20 @@ int mirror_member_flush_failed_locked(struct vlun_pool *p, uint32_t m, const cha
 			    (e->member == m || e->alt_member == m))
 				ranges[j++] = *e;
 		}
+		struct behind_mark *bm = calloc(cnt, sizeof(*bm));
+		if (!bm) {
+			free(ranges);
+			return -ENOMEM;
+		}
 		for (j = 0; j < cnt; j++) {
-			int r = mirror_mark_behind_locked(p, id, ranges[j].vsector, ranges[j].nsectors, m);
+			int r = mark_behind_record_locked(p, id, ranges[j].vsector, ranges[j].nsectors, m, &bm[j]);
 			if (r < 0)
 				ret = r;
 		}
+		int r = mark_behind_publish_locked(p, bm, cnt); /* one commit for all */
+		if (r < 0)
+			ret = r;
+		free(bm);
 		free(ranges);
 	}
 	return ret;

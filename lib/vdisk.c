@@ -32,9 +32,11 @@
  * Durability: a new chunk is recorded as a pending delta when written and
  * published (map entry, completion of the write that filled it) only
  * after the group commit that makes it durable: an acknowledged write
- * never rests on an allocation a crash could lose. Other map changes
- * (unmap, behind marks, migration flips) are pending deltas until the next
- * commit. FLUSH = every member fdatasynced and, if deltas are pending, one
+ * never rests on an allocation a crash could lose. Behind marks are the
+ * same: committed before the map shows them (mirror.c), since a write to a
+ * region already behind is acknowledged after the healthy copy alone.
+ * Other map changes (unmap, migration flips) are pending deltas until the
+ * next commit. FLUSH = every member fdatasynced and, if deltas are pending, one
  * vlun_meta_commit_delta shared by all flushes queued at that moment
  * (group commit); a FUA write completes only after such a commit when
  * anything is pending.
