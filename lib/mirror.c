@@ -271,14 +271,15 @@ static int mark_behind_record_locked(struct vlun_pool *p, uint32_t vdisk_id, uin
 			changed = true;
 		}
 	}
-	if (r == 0 && changed)
-		r = pool_record_change_locked(p, vdisk_id, a, b - a, ext, n);
 	if (r == -EIO)
 		vlun_err("pool '%s': vdisk '%s' sectors %llu+%llu have no good copy left besides member %u",
 			 p->desc->name, d->name, (unsigned long long)vs, (unsigned long long)ns, m);
 	if (r == 0 && changed) {
-		*bm = (struct behind_mark){ .vdisk_id = vdisk_id, .a = a, .b = b, .ext = ext, .n = n };
-		return 0;
+		r = pool_record_change_locked(p, vdisk_id, a, b - a, ext, n);
+		if (r == 0) {
+			*bm = (struct behind_mark){ .vdisk_id = vdisk_id, .a = a, .b = b, .ext = ext, .n = n };
+			return 0;
+		}
 	}
 	free(ext);
 	return r;
